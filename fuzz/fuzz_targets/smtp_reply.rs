@@ -1,0 +1,28 @@
+//! Reply parser: never panics; a parsed reply re-serializes to bytes that parse to the same
+//! reply, and a prefix of a complete reply is never an error.
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+use smtp_proto::reply::{Parsed, ReplyParser};
+
+fuzz_target!(|data: &[u8]| {
+    let parser = ReplyParser::default();
+    if let Ok(Parsed::Complete { reply, consumed }) = parser.parse(data) {
+        for cut in [0, consumed / 2, consumed.saturating_sub(1)] {
+            assert_eq!(parser.parse(&data[..cut]), Ok(Parsed::Incomplete));
+        }
+        let wire = reply.to_bytes();
+        match parser.parse(&wire) {
+            Ok(Parsed::Complete {
+                reply: again,
+                consumed,
+            }) => {
+                assert_eq!(consumed, wire.len());
+                assert_eq!(again.code(), reply.code());
+                assert_eq!(again.status(), reply.status());
+                assert_eq!(again.lines().len(), reply.lines().len());
+            }
+            other => panic!("re-parse of {wire:?} gave {other:?}"),
+        }
+    }
+});

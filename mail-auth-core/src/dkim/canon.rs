@@ -1,0 +1,388 @@
+//! DKIM canonicalization (RFC 6376 §3.4).
+//!
+//! Input lines may end in CRLF or in a bare LF (messages read from files often do); both
+//! end a line and come out as CRLF. A CR that is not followed by LF is an ordinary octet.
+//! Whitespace (`WSP`) is SP and HTAB.
+
+/// A canonicalization algorithm (RFC 6376 §3.4).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Canonicalization {
+    /// `simple`: tolerates almost no modification.
+    Simple,
+    /// `relaxed`: tolerates whitespace changes and header re-folding.
+    Relaxed,
+}
+
+impl Canonicalization {
+    /// The tag value: `simple` or `relaxed`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Simple => "simple",
+            Self::Relaxed => "relaxed",
+        }
+    }
+}
+
+/// Where canonical octets go: a buffer, or a hash context so nothing is buffered.
+pub trait Sink {
+    /// Takes the next canonical octets.
+    fn put(&mut self, bytes: &[u8]);
+}
+
+impl Sink for Vec<u8> {
+    fn put(&mut self, bytes: &[u8]) {
+        self.extend_from_slice(bytes);
+    }
+}
+
+impl Sink for ring::digest::Context {
+    fn put(&mut self, bytes: &[u8]) {
+        self.update(bytes);
+    }
+}
+
+/// Canonicalizes one header field into `out`.
+///
+/// `name` is the field name as it appeared (before the colon); `value` is everything after
+/// the colon up to, not including, the CRLF that ends the field, folding CRLFs included.
+///
+/// - simple (§3.4.1): the field exactly as it came, then CRLF.
+/// - relaxed (§3.4.2): lower-cased name, unfolded value with every run of whitespace turned
+///   into one SP, no whitespace at either end of the value or around the colon, then CRLF.
+pub fn header<S: Sink + ?Sized>(c: Canonicalization, name: &[u8], value: &[u8], out: &mut S) {
+    match c {
+        Canonicalization::Simple => {
+            out.put(name);
+            out.put(b":");
+            out.put(value);
+        }
+        Canonicalization::Relaxed => {
+            let name = trim_wsp(name);
+            let mut lower = [0u8; 64];
+            if name.len() <= lower.len() {
+                for (d, s) in lower.iter_mut().zip(name) {
+                    *d = s.to_ascii_lowercase();
+                }
+                out.put(&lower[..name.len()]);
+            } else {
+                out.put(&name.to_ascii_lowercase());
+            }
+            out.put(b":");
+            let mut pending_space = false;
+            let mut started = false;
+            let mut run_start = None;
+            for (i, &b) in value.iter().enumerate() {
+                if matches!(b, b' ' | b'\t' | b'\r' | b'\n') {
+                    if let Some(s) = run_start.take() {
+                        out.put(&value[s..i]);
+                    }
+                    pending_space = started;
+                } else if run_start.is_none() {
+                    if pending_space {
+                        out.put(b" ");
+                        pending_space = false;
+                    }
+                    started = true;
+                    run_start = Some(i);
+                }
+            }
+            if let Some(s) = run_start {
+                out.put(&value[s..]);
+            }
+        }
+    }
+    out.put(b"\r\n");
+}
+
+fn trim_wsp(s: &[u8]) -> &[u8] {
+    let start = s
+        .iter()
+        .position(|b| !matches!(b, b' ' | b'\t' | b'\r' | b'\n'))
+        .unwrap_or(s.len());
+    let end = s
+        .iter()
+        .rposition(|b| !matches!(b, b' ' | b'\t' | b'\r' | b'\n'))
+        .map_or(start, |e| e + 1);
+    &s[start..end]
+}
+
+/// A streaming body canonicalizer (RFC 6376 §3.4.3, §3.4.4) with an optional `l=` limit.
+///
+/// Feed the body with [`update`](Self::update) in chunks of any size, then call
+/// [`finish`](Self::finish) once. State is a few integers: trailing empty lines are counted,
+/// not buffered, so memory stays constant for any body.
+#[derive(Clone, Debug)]
+pub struct BodyCanonicalizer {
+    c: Canonicalization,
+    /// Line ends seen but not yet written (they vanish if only empty lines follow).
+    pending_lines: u64,
+    /// Relaxed: whitespace seen inside the current line, not yet written.
+    pending_space: bool,
+    /// The previous chunk ended in CR.
+    pending_cr: bool,
+    /// Some non-line-end octet has been written.
+    any_content: bool,
+    /// `l=`: how many canonical octets may still go to the sink.
+    remaining: Option<u64>,
+    /// Canonical octets produced, limit or not.
+    canonical_len: u64,
+}
+
+impl BodyCanonicalizer {
+    /// A canonicalizer with no length limit.
+    pub fn new(c: Canonicalization) -> Self {
+        Self {
+            c,
+            pending_lines: 0,
+            pending_space: false,
+            pending_cr: false,
+            any_content: false,
+            remaining: None,
+            canonical_len: 0,
+        }
+    }
+
+    /// A canonicalizer that passes only the first `limit` canonical octets to the sink (the
+    /// `l=` tag). [`canonical_len`](Self::canonical_len) still counts them all, so a verifier
+    /// can tell a body shorter than `l=`.
+    pub fn with_limit(c: Canonicalization, limit: u64) -> Self {
+        Self {
+            remaining: Some(limit),
+            ..Self::new(c)
+        }
+    }
+
+    /// The canonical body length so far (after [`finish`](Self::finish): the whole length).
+    pub fn canonical_len(&self) -> u64 {
+        self.canonical_len
+    }
+
+    fn emit<S: Sink + ?Sized>(&mut self, bytes: &[u8], out: &mut S) {
+        self.canonical_len += bytes.len() as u64;
+        match &mut self.remaining {
+            None => out.put(bytes),
+            Some(0) => {}
+            Some(rem) => {
+                let n = usize::try_from(*rem).map_or(bytes.len(), |r| r.min(bytes.len()));
+                out.put(&bytes[..n]);
+                *rem -= n as u64;
+            }
+        }
+    }
+
+    /// Writes what is pending before new content on the current line.
+    fn before_content<S: Sink + ?Sized>(&mut self, out: &mut S) {
+        while self.pending_lines > 0 {
+            self.pending_lines -= 1;
+            self.emit(b"\r\n", out);
+        }
+        if self.pending_space {
+            self.pending_space = false;
+            self.emit(b" ", out);
+        }
+        self.any_content = true;
+    }
+
+    fn content<S: Sink + ?Sized>(&mut self, run: &[u8], out: &mut S) {
+        if run.is_empty() {
+            return;
+        }
+        self.before_content(out);
+        self.emit(run, out);
+    }
+
+    fn line_end(&mut self) {
+        self.pending_space = false;
+        self.pending_lines += 1;
+    }
+
+    /// Canonicalizes the next chunk of the body.
+    pub fn update<S: Sink + ?Sized>(&mut self, chunk: &[u8], out: &mut S) {
+        let mut i = 0;
+        if self.pending_cr && !chunk.is_empty() {
+            self.pending_cr = false;
+            if chunk[0] == b'\n' {
+                self.line_end();
+                i = 1;
+            } else {
+                self.content(b"\r", out);
+            }
+        }
+        let relaxed = self.c == Canonicalization::Relaxed;
+        let mut run_start = i;
+        while i < chunk.len() {
+            let b = chunk[i];
+            let special = match b {
+                b'\r' | b'\n' => true,
+                b' ' | b'\t' => relaxed,
+                _ => false,
+            };
+            if !special {
+                i += 1;
+                continue;
+            }
+            self.content(&chunk[run_start..i], out);
+            match b {
+                b'\n' => self.line_end(),
+                b'\r' => {
+                    if i + 1 == chunk.len() {
+                        self.pending_cr = true;
+                    } else if chunk[i + 1] == b'\n' {
+                        self.line_end();
+                        i += 1;
+                    } else {
+                        self.content(b"\r", out);
+                    }
+                }
+                _ => self.pending_space = true,
+            }
+            i += 1;
+            run_start = i;
+        }
+        self.content(&chunk[run_start..], out);
+    }
+
+    /// Ends the body: drops trailing empty lines and writes the final CRLF where the
+    /// algorithm wants one (relaxed: only for a non-empty body; simple: always, so an
+    /// empty body is one CRLF).
+    pub fn finish<S: Sink + ?Sized>(&mut self, out: &mut S) {
+        if std::mem::take(&mut self.pending_cr) {
+            self.content(b"\r", out);
+        }
+        if self.any_content || self.c == Canonicalization::Simple {
+            self.pending_lines = 0;
+            self.pending_space = false;
+            self.emit(b"\r\n", out);
+        }
+    }
+}
+
+/// Canonicalizes a whole body at once.
+pub fn body(c: Canonicalization, body: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(body.len() + 2);
+    let mut canon = BodyCanonicalizer::new(c);
+    canon.update(body, &mut out);
+    canon.finish(&mut out);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use Canonicalization::{Relaxed, Simple};
+
+    fn headers(c: Canonicalization, fields: &[(&[u8], &[u8])]) -> Vec<u8> {
+        let mut out = Vec::new();
+        for (n, v) in fields {
+            header(c, n, v, &mut out);
+        }
+        out
+    }
+
+    // RFC 6376 §3.4.5: the two header fields and the body of the example.
+    const H1: (&[u8], &[u8]) = (b"A", b" X");
+    const H2: (&[u8], &[u8]) = (b"B ", b" Y\t\r\n\tZ  ");
+    const BODY: &[u8] = b" C \r\nD \t E\r\n\r\n\r\n";
+
+    #[test]
+    fn rfc6376_example_relaxed() {
+        assert_eq!(headers(Relaxed, &[H1, H2]), b"a:X\r\nb:Y Z\r\n");
+        assert_eq!(body(Relaxed, BODY), b" C\r\nD E\r\n");
+    }
+
+    #[test]
+    fn rfc6376_example_simple() {
+        assert_eq!(
+            headers(Simple, &[H1, H2]),
+            b"A: X\r\nB : Y\t\r\n\tZ  \r\n".as_slice()
+        );
+        assert_eq!(body(Simple, BODY), b" C \r\nD \t E\r\n");
+    }
+
+    #[test]
+    fn empty_bodies() {
+        // §3.4.3: an empty body is one CRLF in simple; §3.4.4: empty in relaxed.
+        assert_eq!(body(Simple, b""), b"\r\n");
+        assert_eq!(body(Relaxed, b""), b"");
+        assert_eq!(body(Simple, b"\r\n\r\n"), b"\r\n");
+        assert_eq!(body(Relaxed, b"\r\n \t\r\n"), b"");
+        // A missing final CRLF is added.
+        assert_eq!(body(Simple, b"x"), b"x\r\n");
+        assert_eq!(body(Relaxed, b"x  "), b"x\r\n");
+        // Whitespace-only lines are content in simple.
+        assert_eq!(body(Simple, b"x\r\n \r\n"), b"x\r\n \r\n");
+    }
+
+    #[test]
+    fn line_ends_and_lone_cr() {
+        assert_eq!(body(Relaxed, b"a \nb\n\n"), b"a\r\nb\r\n");
+        assert_eq!(body(Relaxed, b"a\rb\r\n"), b"a\rb\r\n");
+        assert_eq!(body(Simple, b"a\r"), b"a\r\r\n");
+        // Leading whitespace is kept as one SP in relaxed.
+        assert_eq!(body(Relaxed, b"\t\t a\r\n"), b" a\r\n");
+    }
+
+    #[test]
+    fn every_split_gives_the_same_output() {
+        let input = b"  Hello \t world \r\n\r\nsecond\rline \r\n \t \r\n\r\n";
+        for c in [Simple, Relaxed] {
+            let whole = body(c, input);
+            for cut in 0..=input.len() {
+                let mut out = Vec::new();
+                let mut canon = BodyCanonicalizer::new(c);
+                canon.update(&input[..cut], &mut out);
+                canon.update(&input[cut..], &mut out);
+                canon.finish(&mut out);
+                assert_eq!(out, whole, "{c:?} cut {cut}");
+            }
+            // One byte at a time.
+            let mut out = Vec::new();
+            let mut canon = BodyCanonicalizer::new(c);
+            for b in input {
+                canon.update(std::slice::from_ref(b), &mut out);
+            }
+            canon.finish(&mut out);
+            assert_eq!(out, whole, "{c:?} bytewise");
+        }
+    }
+
+    #[test]
+    fn length_limit_counts_canonical_octets() {
+        // l=5 on the relaxed example: " C\r\nD" (raw prefix would be " C \r\n").
+        let mut out = Vec::new();
+        let mut canon = BodyCanonicalizer::with_limit(Relaxed, 5);
+        canon.update(BODY, &mut out);
+        canon.finish(&mut out);
+        assert_eq!(out, b" C\r\nD");
+        assert_eq!(canon.canonical_len(), 9);
+        // A limit longer than the body passes it all.
+        let mut out = Vec::new();
+        let mut canon = BodyCanonicalizer::with_limit(Simple, 1000);
+        canon.update(b"abc", &mut out);
+        canon.finish(&mut out);
+        assert_eq!(out, b"abc\r\n");
+        assert_eq!(canon.canonical_len(), 5);
+    }
+
+    #[test]
+    fn hashing_sink_matches_buffer() {
+        let canonical = body(Relaxed, BODY);
+        let mut ctx = ring::digest::Context::new(&ring::digest::SHA256);
+        let mut canon = BodyCanonicalizer::new(Relaxed);
+        canon.update(BODY, &mut ctx);
+        canon.finish(&mut ctx);
+        assert_eq!(
+            ctx.finish().as_ref(),
+            ring::digest::digest(&ring::digest::SHA256, &canonical).as_ref()
+        );
+    }
+
+    #[test]
+    fn long_header_names_are_lowercased() {
+        let name = [b'X'; 100];
+        let mut out = Vec::new();
+        header(Relaxed, &name, b" v", &mut out);
+        assert_eq!(&out[..100], &[b'x'; 100]);
+        assert_eq!(&out[100..], b":v\r\n");
+    }
+}

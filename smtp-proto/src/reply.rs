@@ -1,0 +1,655 @@
+//! SMTP replies: reply codes, enhanced status codes, parsing and serialization.
+//!
+//! ```text
+//! Reply-line     = *( Reply-code "-" [ textstring ] CRLF )
+//!                  Reply-code [ SP textstring ] CRLF          ; RFC 5321 §4.2
+//! Reply-code     = %x32-35 %x30-35 %x30-39
+//! status-code    = class "." subject "." detail                ; RFC 3463 §2
+//! class          = "2" / "4" / "5"
+//! subject        = 1*3digit
+//! detail         = 1*3digit
+//! ```
+//!
+//! With ENHANCEDSTATUSCODES (RFC 2034) every line of a reply starts its text with the same
+//! status code followed by a space; [`Reply`] stores it once and writes it on every line.
+
+use std::fmt;
+
+/// A three-digit SMTP reply code (RFC 5321 §4.2): first digit 2 to 5, second 0 to 5, third
+/// 0 to 9.
+///
+/// RFC 5321 also lists 1yz as a theoretical class; no SMTP command uses it, so it is refused.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct ReplyCode(u16);
+
+impl ReplyCode {
+    /// `220` service ready.
+    pub const SERVICE_READY: Self = Self(220);
+    /// `221` closing the transmission channel.
+    pub const CLOSING: Self = Self(221);
+    /// `235` authentication succeeded (RFC 4954).
+    pub const AUTH_OK: Self = Self(235);
+    /// `250` requested action okay, completed.
+    pub const OK: Self = Self(250);
+    /// `334` AUTH continuation (RFC 4954).
+    pub const AUTH_CONTINUE: Self = Self(334);
+    /// `354` start mail input.
+    pub const START_DATA: Self = Self(354);
+    /// `421` service not available, closing the channel.
+    pub const SERVICE_UNAVAILABLE: Self = Self(421);
+    /// `451` local error in processing.
+    pub const LOCAL_ERROR: Self = Self(451);
+    /// `500` syntax error, command unrecognized.
+    pub const SYNTAX_ERROR: Self = Self(500);
+    /// `501` syntax error in parameters or arguments.
+    pub const PARAM_SYNTAX_ERROR: Self = Self(501);
+    /// `502` command not implemented.
+    pub const NOT_IMPLEMENTED: Self = Self(502);
+    /// `503` bad sequence of commands.
+    pub const BAD_SEQUENCE: Self = Self(503);
+    /// `550` mailbox unavailable.
+    pub const MAILBOX_UNAVAILABLE: Self = Self(550);
+    /// `554` transaction failed.
+    pub const TRANSACTION_FAILED: Self = Self(554);
+    /// `555` MAIL FROM/RCPT TO parameters not recognized or not implemented.
+    pub const PARAM_NOT_RECOGNIZED: Self = Self(555);
+
+    /// Validates a numeric code.
+    pub const fn new(code: u16) -> Result<Self, ReplyError> {
+        let (a, b) = (code / 100, (code / 10) % 10);
+        if code >= 200 && code <= 599 && a >= 2 && a <= 5 && b <= 5 {
+            Ok(Self(code))
+        } else {
+            Err(ReplyError::BadCode)
+        }
+    }
+
+    /// The number, `200..=599`.
+    pub const fn get(self) -> u16 {
+        self.0
+    }
+
+    /// The class of the reply (its first digit).
+    pub const fn class(self) -> ReplyClass {
+        match self.0 / 100 {
+            2 => ReplyClass::PositiveCompletion,
+            3 => ReplyClass::PositiveIntermediate,
+            4 => ReplyClass::TransientNegative,
+            _ => ReplyClass::PermanentNegative,
+        }
+    }
+
+    /// True for 2yz and 3yz replies.
+    pub const fn is_positive(self) -> bool {
+        self.0 < 400
+    }
+
+    fn from_digits(d: [u8; 3]) -> Result<Self, ReplyError> {
+        if !d.iter().all(u8::is_ascii_digit) {
+            return Err(ReplyError::BadCode);
+        }
+        Self::new(
+            u16::from(d[0] - b'0') * 100 + u16::from(d[1] - b'0') * 10 + u16::from(d[2] - b'0'),
+        )
+    }
+}
+
+impl fmt::Display for ReplyCode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.0)
+    }
+}
+
+/// The class of a reply code, from its first digit (RFC 5321 §4.2.1).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum ReplyClass {
+    /// 2yz: the requested action was completed.
+    PositiveCompletion,
+    /// 3yz: the command was accepted; more information is awaited.
+    PositiveIntermediate,
+    /// 4yz: a temporary failure; the same request may succeed later.
+    TransientNegative,
+    /// 5yz: a permanent failure.
+    PermanentNegative,
+}
+
+/// An enhanced mail system status code (RFC 3463), such as `5.1.1`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct EnhancedStatus {
+    class: u8,
+    subject: u16,
+    detail: u16,
+}
+
+impl EnhancedStatus {
+    /// `2.0.0` other or undefined success.
+    pub const OK: Self = Self::new_unchecked(2, 0, 0);
+    /// `5.5.2` syntax error.
+    pub const SYNTAX_ERROR: Self = Self::new_unchecked(5, 5, 2);
+    /// `5.5.4` invalid command arguments.
+    pub const INVALID_ARGUMENTS: Self = Self::new_unchecked(5, 5, 4);
+    /// `5.1.1` bad destination mailbox address.
+    pub const BAD_MAILBOX: Self = Self::new_unchecked(5, 1, 1);
+
+    const fn new_unchecked(class: u8, subject: u16, detail: u16) -> Self {
+        Self {
+            class,
+            subject,
+            detail,
+        }
+    }
+
+    /// Validates the three parts: class 2, 4 or 5; subject and detail at most 999 (three
+    /// digits, RFC 3463 §2).
+    pub const fn new(class: u8, subject: u16, detail: u16) -> Result<Self, ReplyError> {
+        if matches!(class, 2 | 4 | 5) && subject <= 999 && detail <= 999 {
+            Ok(Self::new_unchecked(class, subject, detail))
+        } else {
+            Err(ReplyError::BadEnhancedStatus)
+        }
+    }
+
+    /// The class digit: 2, 4 or 5.
+    pub const fn class(self) -> u8 {
+        self.class
+    }
+
+    /// The subject (0 to 999).
+    pub const fn subject(self) -> u16 {
+        self.subject
+    }
+
+    /// The detail (0 to 999).
+    pub const fn detail(self) -> u16 {
+        self.detail
+    }
+
+    /// Parses a status code at the start of `text`, which must be followed by a space or end
+    /// the text. Returns the code and the number of bytes it took (without the space).
+    pub fn parse_prefix(text: &[u8]) -> Option<(Self, usize)> {
+        let mut parts = [0u16; 3];
+        let mut pos = 0;
+        for (i, part) in parts.iter_mut().enumerate() {
+            let start = pos;
+            while pos < text.len() && text[pos].is_ascii_digit() && pos - start < 3 {
+                *part = *part * 10 + u16::from(text[pos] - b'0');
+                pos += 1;
+            }
+            if pos == start || (pos < text.len() && text[pos].is_ascii_digit()) {
+                return None;
+            }
+            if i < 2 {
+                if text.get(pos) != Some(&b'.') {
+                    return None;
+                }
+                pos += 1;
+            }
+        }
+        if pos < text.len() && text[pos] != b' ' {
+            return None;
+        }
+        let class = u8::try_from(parts[0]).ok()?;
+        Self::new(class, parts[1], parts[2])
+            .ok()
+            .map(|status| (status, pos))
+    }
+}
+
+impl fmt::Display for EnhancedStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}.{}.{}", self.class, self.subject, self.detail)
+    }
+}
+
+/// A complete SMTP reply: a code, an optional enhanced status code and one or more lines of
+/// text.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct Reply {
+    code: ReplyCode,
+    status: Option<EnhancedStatus>,
+    lines: Vec<String>,
+}
+
+impl Reply {
+    /// A reply of one or more lines. Lines must not contain CR or LF; an empty list is one
+    /// empty line.
+    pub fn new<I, S>(
+        code: ReplyCode,
+        status: Option<EnhancedStatus>,
+        lines: I,
+    ) -> Result<Self, ReplyError>
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        let mut lines: Vec<String> = lines.into_iter().map(Into::into).collect();
+        if lines.iter().any(|l| l.contains(['\r', '\n'])) {
+            return Err(ReplyError::BadText);
+        }
+        if lines.is_empty() {
+            lines.push(String::new());
+        }
+        if let Some(status) = status {
+            let code_class = (code.get() / 100) as u8;
+            if code_class != status.class() && !(code_class == 3 && status.class() == 2) {
+                return Err(ReplyError::StatusClassMismatch);
+            }
+        }
+        Ok(Self {
+            code,
+            status,
+            lines,
+        })
+    }
+
+    /// The reply code.
+    pub fn code(&self) -> ReplyCode {
+        self.code
+    }
+
+    /// The enhanced status code, when the reply carried one on every line.
+    pub fn status(&self) -> Option<EnhancedStatus> {
+        self.status
+    }
+
+    /// The text lines, without code, separator, status code or CRLF.
+    pub fn lines(&self) -> &[String] {
+        &self.lines
+    }
+
+    /// Appends the wire form (every line ending in CRLF) to `out`.
+    pub fn write_to(&self, out: &mut Vec<u8>) {
+        let last = self.lines.len() - 1;
+        for (i, line) in self.lines.iter().enumerate() {
+            let code = self.code.get();
+            out.extend_from_slice(&[
+                b'0' + (code / 100) as u8,
+                b'0' + (code / 10 % 10) as u8,
+                b'0' + (code % 10) as u8,
+                if i == last { b' ' } else { b'-' },
+            ]);
+            if let Some(status) = self.status {
+                out.extend_from_slice(status.to_string().as_bytes());
+                if !line.is_empty() {
+                    out.push(b' ');
+                }
+            }
+            out.extend_from_slice(line.as_bytes());
+            out.extend_from_slice(b"\r\n");
+        }
+    }
+
+    /// The wire form as a new buffer.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(self.lines.iter().map(|l| l.len() + 16).sum());
+        self.write_to(&mut out);
+        out
+    }
+}
+
+/// What a parse found.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Parsed {
+    /// A whole reply, and how many input bytes it took.
+    Complete {
+        /// The reply.
+        reply: Reply,
+        /// Bytes of input the reply took, its final CRLF included.
+        consumed: usize,
+    },
+    /// The input ends before the reply does; call again with more bytes.
+    Incomplete,
+}
+
+/// Why a reply was refused.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum ReplyError {
+    /// The reply code is not three digits in `200..=599` with a second digit up to 5.
+    BadCode,
+    /// The character after the code is neither a space, a hyphen nor the line end.
+    BadSeparator,
+    /// A continuation line of a multi-line reply has another code than the first line.
+    CodeMismatch,
+    /// An enhanced status code with a class other than 2, 4 or 5 or a part above 999.
+    BadEnhancedStatus,
+    /// The enhanced status class disagrees with the reply code class.
+    StatusClassMismatch,
+    /// Reply text with CR or LF, or a line that ends in a bare LF or CR.
+    BadText,
+    /// A line longer than [`ReplyParser::max_line_len`].
+    LineTooLong,
+    /// More lines than [`ReplyParser::max_lines`].
+    TooManyLines,
+}
+
+impl fmt::Display for ReplyError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::BadCode => "reply code is not a valid three-digit SMTP code",
+            Self::BadSeparator => "reply code is not followed by a space or hyphen",
+            Self::CodeMismatch => "lines of a multi-line reply carry different codes",
+            Self::BadEnhancedStatus => "enhanced status code out of range",
+            Self::StatusClassMismatch => "enhanced status class disagrees with the reply code",
+            Self::BadText => "reply text holds a bare CR or LF",
+            Self::LineTooLong => "reply line exceeds the configured length limit",
+            Self::TooManyLines => "reply has more lines than the configured limit",
+        })
+    }
+}
+
+impl std::error::Error for ReplyError {}
+
+/// An incremental reply parser with explicit limits.
+///
+/// The parser is stateless between calls: hand it everything received so far and it answers
+/// [`Parsed::Incomplete`] until the final line (code followed by a space) has arrived. Reply
+/// text that is not UTF-8 is kept with U+FFFD in place of the bad bytes (the text is for
+/// humans and logs; the code and status code are what programs act on).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ReplyParser {
+    /// Longest accepted line, CRLF included. Default 4096: RFC 5321 §4.5.3.1.5 sets 512,
+    /// and real servers exceed it (long EHLO keyword lists, verbose rejections).
+    pub max_line_len: usize,
+    /// Most lines accepted in one reply. Default 128.
+    pub max_lines: usize,
+}
+
+impl Default for ReplyParser {
+    fn default() -> Self {
+        Self {
+            max_line_len: 4096,
+            max_lines: 128,
+        }
+    }
+}
+
+impl ReplyParser {
+    /// Parses one reply from the start of `input`.
+    pub fn parse(&self, input: &[u8]) -> Result<Parsed, ReplyError> {
+        let mut pos = 0;
+        let mut code: Option<ReplyCode> = None;
+        let mut texts: Vec<&[u8]> = Vec::new();
+        loop {
+            let rest = &input[pos..];
+            let Some(lf) = rest
+                .iter()
+                .take(self.max_line_len)
+                .position(|&b| b == b'\n')
+            else {
+                if rest.len() >= self.max_line_len {
+                    return Err(ReplyError::LineTooLong);
+                }
+                // Check what we can of the partial line so garbage fails early.
+                check_partial_line(rest, code)?;
+                return Ok(Parsed::Incomplete);
+            };
+            if lf == 0 || rest[lf - 1] != b'\r' {
+                return Err(ReplyError::BadText);
+            }
+            let line = &rest[..lf - 1];
+            if line.len() < 3 {
+                return Err(ReplyError::BadCode);
+            }
+            let this_code = ReplyCode::from_digits([line[0], line[1], line[2]])?;
+            if code.is_some_and(|c| c != this_code) {
+                return Err(ReplyError::CodeMismatch);
+            }
+            code = Some(this_code);
+            let (last, text) = match line.get(3) {
+                None => (true, &line[3..]),
+                Some(b' ') => (true, &line[4..]),
+                Some(b'-') => (false, &line[4..]),
+                Some(_) => return Err(ReplyError::BadSeparator),
+            };
+            if text.contains(&b'\r') {
+                return Err(ReplyError::BadText);
+            }
+            if texts.len() == self.max_lines {
+                return Err(ReplyError::TooManyLines);
+            }
+            texts.push(text);
+            pos += lf + 1;
+            if last {
+                break;
+            }
+        }
+        let code = code.ok_or(ReplyError::BadCode)?;
+        let reply = build_reply(code, &texts);
+        Ok(Parsed::Complete {
+            reply,
+            consumed: pos,
+        })
+    }
+}
+
+fn check_partial_line(rest: &[u8], code: Option<ReplyCode>) -> Result<(), ReplyError> {
+    for (i, &b) in rest.iter().take(3).enumerate() {
+        if !b.is_ascii_digit() {
+            return Err(ReplyError::BadCode);
+        }
+        if let Some(code) = code {
+            let want = code.to_string().as_bytes()[i];
+            if b != want {
+                return Err(ReplyError::CodeMismatch);
+            }
+        }
+    }
+    if let Some(&sep) = rest.get(3)
+        && !matches!(sep, b' ' | b'-' | b'\r')
+    {
+        return Err(ReplyError::BadSeparator);
+    }
+    Ok(())
+}
+
+fn build_reply(code: ReplyCode, texts: &[&[u8]]) -> Reply {
+    // An enhanced status code counts only when every line starts with the same one and its
+    // class fits the reply code (RFC 2034 §4); otherwise the text is kept as it came.
+    let code_class = (code.get() / 100) as u8;
+    let status = texts
+        .first()
+        .and_then(|t| EnhancedStatus::parse_prefix(t))
+        .map(|(s, _)| s)
+        .filter(|s| s.class() == code_class || (code_class == 3 && s.class() == 2))
+        .filter(|s| {
+            texts
+                .iter()
+                .all(|t| EnhancedStatus::parse_prefix(t).is_some_and(|(o, _)| o == *s))
+        });
+    let lines = texts
+        .iter()
+        .map(|t| {
+            let t = match status.and_then(|_| EnhancedStatus::parse_prefix(t)) {
+                Some((_, n)) => t.get(n + 1..).unwrap_or_default(),
+                None => t,
+            };
+            String::from_utf8_lossy(t).into_owned()
+        })
+        .collect();
+    Reply {
+        code,
+        status,
+        lines,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse_all(input: &[u8]) -> Reply {
+        match ReplyParser::default().parse(input) {
+            Ok(Parsed::Complete { reply, consumed }) => {
+                assert_eq!(consumed, input.len());
+                reply
+            }
+            other => panic!("unexpected {other:?} for {input:?}"),
+        }
+    }
+
+    #[test]
+    fn reply_code_ranges() {
+        assert!(ReplyCode::new(250).is_ok());
+        assert!(ReplyCode::new(559).is_ok());
+        for bad in [0, 199, 160, 260, 600, 999, 1000] {
+            assert_eq!(ReplyCode::new(bad), Err(ReplyError::BadCode), "{bad}");
+        }
+        assert_eq!(
+            ReplyCode::new(451).unwrap().class(),
+            ReplyClass::TransientNegative
+        );
+        assert!(ReplyCode::START_DATA.is_positive());
+        assert!(!ReplyCode::MAILBOX_UNAVAILABLE.is_positive());
+    }
+
+    #[test]
+    fn enhanced_status_prefix() {
+        assert_eq!(
+            EnhancedStatus::parse_prefix(b"2.1.5 Ok"),
+            Some((EnhancedStatus::new(2, 1, 5).unwrap(), 5))
+        );
+        assert_eq!(
+            EnhancedStatus::parse_prefix(b"5.7.999"),
+            Some((EnhancedStatus::new(5, 7, 999).unwrap(), 7))
+        );
+        for bad in [
+            &b"3.0.0 x"[..],
+            b"2.1",
+            b"2.1.",
+            b"2..1 x",
+            b"2.1.5x",
+            b"2.1.1000",
+            b"22.1.5",
+            b"x",
+        ] {
+            assert_eq!(EnhancedStatus::parse_prefix(bad), None, "{bad:?}");
+        }
+        assert_eq!(
+            EnhancedStatus::new(5, 1000, 0),
+            Err(ReplyError::BadEnhancedStatus)
+        );
+    }
+
+    #[test]
+    fn single_line() {
+        let r = parse_all(b"220 mx.example.org ESMTP ready\r\n");
+        assert_eq!(r.code(), ReplyCode::SERVICE_READY);
+        assert_eq!(r.status(), None);
+        assert_eq!(r.lines(), ["mx.example.org ESMTP ready"]);
+        // A code with no text at all is legal (RFC 5321 §4.2: textstring is optional).
+        let r = parse_all(b"250\r\n");
+        assert_eq!(r.lines(), [""]);
+    }
+
+    #[test]
+    fn multi_line_ehlo_from_rfc5321_appendix_d() {
+        // RFC 5321 D.1, the EHLO reply.
+        let r = parse_all(
+            b"250-foo.com greets bar.com\r\n250-8BITMIME\r\n250-SIZE\r\n250-DSN\r\n250 HELP\r\n",
+        );
+        assert_eq!(
+            r.lines(),
+            ["foo.com greets bar.com", "8BITMIME", "SIZE", "DSN", "HELP"]
+        );
+    }
+
+    #[test]
+    fn enhanced_status_on_every_line() {
+        let r = parse_all(b"550-5.1.1 The email account\r\n550 5.1.1 does not exist.\r\n");
+        assert_eq!(r.status(), Some(EnhancedStatus::BAD_MAILBOX));
+        assert_eq!(r.lines(), ["The email account", "does not exist."]);
+        // Status on only the first line: kept as text.
+        let r = parse_all(b"550-5.1.1 The email account\r\n550 does not exist.\r\n");
+        assert_eq!(r.status(), None);
+        assert_eq!(r.lines()[0], "5.1.1 The email account");
+        // Class disagrees with the code: kept as text.
+        let r = parse_all(b"250 5.0.0 odd\r\n");
+        assert_eq!(r.status(), None);
+        // 3yz replies carry 2.x.x codes (RFC 3463 has no class 3).
+        let r = parse_all(b"354 2.0.0 go ahead\r\n");
+        assert_eq!(r.status(), Some(EnhancedStatus::OK));
+    }
+
+    #[test]
+    fn round_trip() {
+        for wire in [
+            &b"250-mx.example.org\r\n250-PIPELINING\r\n250 SIZE 10240000\r\n"[..],
+            b"550 5.1.1 <nobody@example.org>: Recipient address rejected\r\n",
+            b"221 2.0.0 Bye\r\n",
+            b"250 2.0.0\r\n",
+            b"354 End data with <CR><LF>.<CR><LF>\r\n",
+        ] {
+            let r = parse_all(wire);
+            assert_eq!(r.to_bytes(), wire, "{}", String::from_utf8_lossy(wire));
+        }
+    }
+
+    #[test]
+    fn incomplete_at_every_split() {
+        let wire = b"250-mx.example.org\r\n250-PIPELINING\r\n250 2.0.0 SIZE 10240000\r\n";
+        let parser = ReplyParser::default();
+        for cut in 0..wire.len() {
+            assert_eq!(
+                parser.parse(&wire[..cut]),
+                Ok(Parsed::Incomplete),
+                "cut {cut}"
+            );
+        }
+        // Trailing bytes of the next reply are left alone.
+        let mut two = wire.to_vec();
+        two.extend_from_slice(b"221 Bye\r\n");
+        match parser.parse(&two) {
+            Ok(Parsed::Complete { consumed, .. }) => assert_eq!(consumed, wire.len()),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn errors() {
+        let p = ReplyParser::default();
+        assert_eq!(p.parse(b"25x ok\r\n"), Err(ReplyError::BadCode));
+        assert_eq!(p.parse(b"HTTP/1.1 400\r\n"), Err(ReplyError::BadCode));
+        assert_eq!(p.parse(b"HTT"), Err(ReplyError::BadCode));
+        assert_eq!(p.parse(b"250+ok\r\n"), Err(ReplyError::BadSeparator));
+        assert_eq!(p.parse(b"250 ok\n"), Err(ReplyError::BadText));
+        assert_eq!(p.parse(b"250 o\rk\r\n"), Err(ReplyError::BadText));
+        assert_eq!(
+            p.parse(b"250-a\r\n251 b\r\n"),
+            Err(ReplyError::CodeMismatch)
+        );
+        assert_eq!(p.parse(b"250-a\r\n251"), Err(ReplyError::CodeMismatch));
+        assert_eq!(p.parse(b"612 x\r\n"), Err(ReplyError::BadCode));
+        let long = [b"250 ".as_slice(), &[b'a'; 5000], b"\r\n"].concat();
+        assert_eq!(p.parse(&long), Err(ReplyError::LineTooLong));
+        assert_eq!(p.parse(&long[..4500]), Err(ReplyError::LineTooLong));
+        let small = ReplyParser {
+            max_lines: 2,
+            ..ReplyParser::default()
+        };
+        assert_eq!(
+            small.parse(b"250-a\r\n250-b\r\n250 c\r\n"),
+            Err(ReplyError::TooManyLines)
+        );
+    }
+
+    #[test]
+    fn builder_validates() {
+        assert_eq!(
+            Reply::new(ReplyCode::OK, None, ["a\r\nb"]),
+            Err(ReplyError::BadText)
+        );
+        assert_eq!(
+            Reply::new(ReplyCode::OK, Some(EnhancedStatus::BAD_MAILBOX), ["x"]),
+            Err(ReplyError::StatusClassMismatch)
+        );
+        let r = Reply::new(ReplyCode::OK, None, Vec::<String>::new()).unwrap();
+        assert_eq!(r.to_bytes(), b"250 \r\n");
+    }
+
+    #[test]
+    fn non_utf8_text_is_kept_lossy() {
+        let r = parse_all(b"554 caf\xe9\r\n");
+        assert_eq!(r.lines(), ["caf\u{fffd}"]);
+    }
+}
