@@ -17,6 +17,10 @@
 //!
 //! # What is here today
 //!
+//! - [`dns`]: the DNS contract every verifier uses: [`dns::Question`], [`dns::Answer`] (records
+//!   with TTL and DNSSEC status, NODATA, NXDOMAIN, temporary and permanent failure), the
+//!   [`dns::DnsMachine`] poll/provide protocol, a synchronous [`dns::drive`] loop and an
+//!   in-memory [`dns::StaticResolver`] that can simulate timeouts.
 //! - [`dkim::canon`]: DKIM canonicalization (RFC 6376 §3.4), `simple` and `relaxed`, for
 //!   header fields and for bodies. The body canonicalizer streams: it takes the body in
 //!   chunks of any size, keeps O(1) state, and applies an `l=` length limit to the
@@ -47,3 +51,4 @@
 #![forbid(unsafe_code)]
 
 pub mod dkim;
+pub mod dns;
