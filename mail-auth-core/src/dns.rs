@@ -37,6 +37,8 @@ use std::collections::HashMap;
 use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
+pub mod zone;
+
 /// The record types the verifiers ask for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 #[non_exhaustive]
@@ -272,6 +274,38 @@ impl Answer {
         })
     }
 
+    /// The host names of an MX answer, with their preferences, in answer order.
+    pub fn mx(&self) -> impl Iterator<Item = (u16, &str)> {
+        self.as_records().iter().filter_map(|r| match r {
+            Record::Mx {
+                preference,
+                exchange,
+            } => Some((*preference, exchange.as_str())),
+            _ => None,
+        })
+    }
+
+    /// The target names of a PTR answer.
+    pub fn ptr(&self) -> impl Iterator<Item = &str> {
+        self.as_records().iter().filter_map(|r| match r {
+            Record::Ptr(name) => Some(name.as_str()),
+            _ => None,
+        })
+    }
+
+    /// The TTL of a records answer; `None` for every other kind.
+    pub fn ttl(&self) -> Option<u32> {
+        match self {
+            Self::Records { ttl, .. } => Some(*ttl),
+            _ => None,
+        }
+    }
+
+    /// True for a temporary failure.
+    pub fn is_temp_fail(&self) -> bool {
+        matches!(self, Self::TempFail(_))
+    }
+
     /// True for NXDOMAIN and NODATA, the two "nothing there" answers (SPF void lookups).
     pub fn is_empty_answer(&self) -> bool {
         matches!(self, Self::NoData { .. } | Self::NxDomain { .. })
@@ -338,20 +372,47 @@ pub fn drive<M: DnsMachine, R: Resolve + ?Sized>(mut machine: M, resolver: &R) -
 /// An in-memory zone for tests, tools with a zone file, and offline use.
 ///
 /// Names with records of another type answer NODATA; unknown names answer NXDOMAIN; names
-/// marked with [`fail`](Self::fail) answer a temporary failure (a simulated timeout).
+/// marked with [`fail`](Self::fail) answer a temporary failure (a simulated timeout). CNAMEs
+/// added with [`add_cname`](Self::add_cname) are followed (at most
+/// [`MAX_CNAME_CHAIN`] links; a longer chain or a loop answers a temporary failure, as a
+/// resolver would with SERVFAIL). The TTL of an answer is the smallest TTL of its records.
+/// [`zone::parse`] builds one from a BIND-style master file.
 #[derive(Clone, Debug, Default)]
 pub struct StaticResolver {
-    records: HashMap<String, Vec<Record>>,
+    records: HashMap<String, Vec<(Record, u32)>>,
+    cnames: HashMap<String, String>,
     failures: HashMap<Question, Answer>,
+    secure: std::collections::HashSet<String>,
 }
 
+/// The longest CNAME chain [`StaticResolver`] follows.
+pub const MAX_CNAME_CHAIN: usize = 8;
+
 impl StaticResolver {
-    /// Adds a record under `name`.
+    /// Adds a record under `name` with a TTL of 3600 s.
     pub fn add(&mut self, name: &str, record: Record) -> &mut Self {
+        self.add_with_ttl(name, record, 3600)
+    }
+
+    /// Adds a record under `name` with the given TTL.
+    pub fn add_with_ttl(&mut self, name: &str, record: Record, ttl: u32) -> &mut Self {
         self.records
             .entry(normalize(name))
             .or_default()
-            .push(record);
+            .push((record, ttl));
+        self
+    }
+
+    /// Makes `name` an alias (CNAME) of `target`.
+    pub fn add_cname(&mut self, name: &str, target: &str) -> &mut Self {
+        self.cnames.insert(normalize(name), normalize(target));
+        self
+    }
+
+    /// Marks every answer for `name` (records and denials) as DNSSEC-secure, as a validating
+    /// resolver would report it.
+    pub fn set_secure(&mut self, name: &str) -> &mut Self {
+        self.secure.insert(normalize(name));
         self
     }
 
@@ -367,6 +428,24 @@ impl StaticResolver {
         self.failures.insert(question, answer);
         self
     }
+
+    /// The number of names that hold records or aliases.
+    pub fn len(&self) -> usize {
+        self.records.len() + self.cnames.len()
+    }
+
+    /// True when the zone holds no record and no alias.
+    pub fn is_empty(&self) -> bool {
+        self.records.is_empty() && self.cnames.is_empty()
+    }
+
+    /// Every name in the zone (lower case, no trailing dot), in no particular order.
+    pub fn names(&self) -> impl Iterator<Item = &str> {
+        self.records
+            .keys()
+            .chain(self.cnames.keys())
+            .map(String::as_str)
+    }
 }
 
 impl Resolve for StaticResolver {
@@ -374,25 +453,152 @@ impl Resolve for StaticResolver {
         if let Some(a) = self.failures.get(q) {
             return a.clone();
         }
-        match self.records.get(q.name()) {
-            None => Answer::NxDomain {
-                dnssec: Dnssec::Insecure,
-            },
-            Some(all) => {
+        let mut name = q.name();
+        for _ in 0..=MAX_CNAME_CHAIN {
+            let dnssec = if self.secure.contains(name) {
+                Dnssec::Secure
+            } else {
+                Dnssec::Insecure
+            };
+            if let Some(all) = self.records.get(name) {
+                let mut ttl = u32::MAX;
                 let records: Vec<Record> = all
                     .iter()
-                    .filter(|r| r.rtype() == q.rtype())
-                    .cloned()
+                    .filter(|(r, _)| r.rtype() == q.rtype())
+                    .map(|(r, t)| {
+                        ttl = ttl.min(*t);
+                        r.clone()
+                    })
                     .collect();
-                if records.is_empty() {
-                    Answer::NoData {
-                        dnssec: Dnssec::Insecure,
-                    }
+                return if records.is_empty() {
+                    Answer::NoData { dnssec }
                 } else {
-                    Answer::records(records)
+                    Answer::Records {
+                        records,
+                        ttl,
+                        dnssec,
+                    }
+                };
+            }
+            match self.cnames.get(name) {
+                Some(target) => {
+                    name = target;
+                    if let Some(a) = self.failures.get(&Question::new(name, q.rtype())) {
+                        return a.clone();
+                    }
                 }
+                None => return Answer::NxDomain { dnssec },
             }
         }
+        Answer::TempFail(format!(
+            "CNAME chain longer than {MAX_CNAME_CHAIN} at {}",
+            q.name()
+        ))
+    }
+}
+
+impl<F: Fn(&Question) -> Answer> Resolve for F {
+    fn resolve(&self, question: &Question) -> Answer {
+        self(question)
+    }
+}
+
+/// A DNS answer cache that honors TTLs, with time passed in (no clock is read).
+///
+/// Positive answers live for their TTL, clamped to `[min_ttl, max_ttl]`; NXDOMAIN and NODATA
+/// for `negative_ttl` (RFC 2308 caps negative caching; the default is 300 s); temporary
+/// and permanent failures are never cached. The cache holds at most `capacity` answers;
+/// when full, expired entries are dropped first, then the entry closest to expiry.
+#[derive(Clone, Debug)]
+pub struct Cache {
+    entries: HashMap<Question, (Answer, u64)>,
+    capacity: usize,
+    min_ttl: u32,
+    max_ttl: u32,
+    negative_ttl: u32,
+}
+
+impl Default for Cache {
+    /// 10 000 answers, TTLs clamped to [0 s, 1 day], negative answers kept 300 s.
+    fn default() -> Self {
+        Self::new(10_000)
+    }
+}
+
+impl Cache {
+    /// A cache of at most `capacity` answers with the default TTL bounds.
+    pub fn new(capacity: usize) -> Self {
+        Self {
+            entries: HashMap::new(),
+            capacity,
+            min_ttl: 0,
+            max_ttl: 86_400,
+            negative_ttl: 300,
+        }
+    }
+
+    /// Sets the bounds positive TTLs are clamped to.
+    pub fn ttl_bounds(&mut self, min_ttl: u32, max_ttl: u32) -> &mut Self {
+        self.min_ttl = min_ttl;
+        self.max_ttl = max_ttl.max(min_ttl);
+        self
+    }
+
+    /// Sets how long NXDOMAIN and NODATA answers are kept.
+    pub fn negative_ttl(&mut self, seconds: u32) -> &mut Self {
+        self.negative_ttl = seconds;
+        self
+    }
+
+    /// The cached answer to `q` at `now` (seconds on any monotonic scale), with its TTL
+    /// reduced by the time it spent in the cache.
+    pub fn get(&self, q: &Question, now: u64) -> Option<Answer> {
+        let (answer, expires) = self.entries.get(q)?;
+        if *expires <= now {
+            return None;
+        }
+        let left = u32::try_from(expires - now).unwrap_or(u32::MAX);
+        let mut a = answer.clone();
+        if let Answer::Records { ttl, .. } = &mut a {
+            *ttl = left;
+        }
+        Some(a)
+    }
+
+    /// Stores an answer received at `now`; failures are not stored.
+    pub fn insert(&mut self, q: Question, answer: &Answer, now: u64) {
+        let ttl = match answer {
+            Answer::Records { ttl, .. } => (*ttl).clamp(self.min_ttl, self.max_ttl),
+            Answer::NoData { .. } | Answer::NxDomain { .. } => self.negative_ttl,
+            Answer::TempFail(_) | Answer::PermFail(_) => return,
+        };
+        if ttl == 0 || self.capacity == 0 {
+            return;
+        }
+        if self.entries.len() >= self.capacity && !self.entries.contains_key(&q) {
+            self.entries.retain(|_, (_, exp)| *exp > now);
+            if self.entries.len() >= self.capacity
+                && let Some(k) = self
+                    .entries
+                    .iter()
+                    .min_by_key(|(_, (_, exp))| *exp)
+                    .map(|(k, _)| k.clone())
+            {
+                self.entries.remove(&k);
+            }
+        }
+        self.entries
+            .insert(q, (answer.clone(), now + u64::from(ttl)));
+    }
+
+    /// The number of entries held (expired ones included until they are evicted).
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// True when the cache holds nothing.
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
     }
 }
 
@@ -450,6 +656,76 @@ mod tests {
         z.fail(q.clone());
         assert!(matches!(z.resolve(&q), Answer::TempFail(_)));
         assert!(!z.resolve(&q).is_empty_answer());
+    }
+
+    #[test]
+    fn static_resolver_ttls_cnames_and_dnssec() {
+        let mut z = StaticResolver::default();
+        z.add_with_ttl("x.test", Record::A("192.0.2.1".parse().unwrap()), 30)
+            .add_with_ttl("x.test", Record::A("192.0.2.2".parse().unwrap()), 20)
+            .add_cname("alias.test", "x.test")
+            .add_cname("loop1.test", "loop2.test")
+            .add_cname("loop2.test", "loop1.test")
+            .set_secure("x.test");
+        let a = z.resolve(&Question::new("alias.test", RecordType::A));
+        assert_eq!(a.ttl(), Some(20));
+        assert_eq!(a.ips().count(), 2);
+        assert_eq!(a.dnssec(), Dnssec::Secure);
+        assert!(
+            z.resolve(&Question::new("loop1.test", RecordType::A))
+                .is_temp_fail()
+        );
+        let f = |q: &Question| {
+            if q.rtype() == RecordType::Txt {
+                Answer::records(vec![Record::Txt(b"t".to_vec())])
+            } else {
+                Answer::NoData {
+                    dnssec: Dnssec::Insecure,
+                }
+            }
+        };
+        assert_eq!(
+            f.resolve(&Question::new("any", RecordType::Txt))
+                .txt()
+                .count(),
+            1
+        );
+    }
+
+    #[test]
+    fn cache_honors_ttls() {
+        let mut c = Cache::new(2);
+        c.negative_ttl(5);
+        let q1 = Question::new("a.test", RecordType::A);
+        let q2 = Question::new("b.test", RecordType::A);
+        let q3 = Question::new("c.test", RecordType::A);
+        let rec = Answer::Records {
+            records: vec![Record::A("192.0.2.1".parse().unwrap())],
+            ttl: 60,
+            dnssec: Dnssec::Insecure,
+        };
+        c.insert(q1.clone(), &rec, 100);
+        assert_eq!(c.get(&q1, 130).and_then(|a| a.ttl()), Some(30));
+        assert!(c.get(&q1, 160).is_none());
+        c.insert(
+            q2.clone(),
+            &Answer::NxDomain {
+                dnssec: Dnssec::Insecure,
+            },
+            100,
+        );
+        assert!(c.get(&q2, 104).is_some());
+        assert!(c.get(&q2, 105).is_none());
+        c.insert(q3.clone(), &Answer::TempFail("x".into()), 100);
+        assert!(c.get(&q3, 100).is_none());
+        // Full: the entry nearest expiry goes.
+        c.insert(q3.clone(), &rec, 101);
+        assert_eq!(c.len(), 2);
+        assert!(c.get(&q2, 101).is_none());
+        assert!(c.get(&q1, 101).is_some() && c.get(&q3, 101).is_some());
+        c.ttl_bounds(0, 10);
+        c.insert(q1.clone(), &rec, 200);
+        assert_eq!(c.get(&q1, 200).and_then(|a| a.ttl()), Some(10));
     }
 
     /// A machine that needs two answers at once, then one that depends on them.
