@@ -18,6 +18,10 @@
 //! - [`reply`]: SMTP replies (RFC 5321 §4.2): three-digit reply codes, enhanced status codes
 //!   (RFC 3463, RFC 2034), single and multi-line replies, an incremental parser that reports
 //!   [`reply::Parsed::Incomplete`] instead of failing on a partial read, and a serializer.
+//! - [`sasl`]: the SASL mechanisms shared by SMTP AUTH, IMAP AUTHENTICATE and ManageSieve
+//!   AUTHENTICATE, server and client side, protocol-agnostic: PLAIN, LOGIN, CRAM-MD5, XOAUTH2,
+//!   OAUTHBEARER, SCRAM-SHA-256 and SCRAM-SHA-256-PLUS (tls-exporter channel binding), with the
+//!   user-database lookups as decisions the host answers. Usable with default features off.
 //!
 //! # How a caller drives a parser
 //!
@@ -51,3 +55,4 @@
 #![forbid(unsafe_code)]
 
 pub mod reply;
+pub mod sasl;
