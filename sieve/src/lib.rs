@@ -21,6 +21,9 @@
 //!   `K`/`M`/`G` quantifiers (overflow is an error), quoted strings with their escape rules,
 //!   `text:` multi-line strings with dot-unstuffing, both comment forms, and the line and
 //!   column of every token for precise error messages.
+//! - [`managesieve`]: ManageSieve (RFC 5804): the command and response grammar (quoted
+//!   strings, `{n}`/`{n+}` literals, response codes, capabilities) with a bounded framer,
+//!   and more in its module docs.
 //!
 //! ```
 //! use sieve::lexer::{Lexer, Token};
@@ -47,3 +50,4 @@
 #![forbid(unsafe_code)]
 
 pub mod lexer;
+pub mod managesieve;
