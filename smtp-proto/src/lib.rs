@@ -18,6 +18,15 @@
 //! - [`reply`]: SMTP replies (RFC 5321 §4.2): three-digit reply codes, enhanced status codes
 //!   (RFC 3463, RFC 2034), single and multi-line replies, an incremental parser that reports
 //!   [`reply::Parsed::Incomplete`] instead of failing on a partial read, and a serializer.
+//! - [`types`]: envelope atoms as validated values: [`types::Domain`],
+//!   [`types::AddressLiteral`], [`types::Mailbox`] (quoted local parts, IPv4/IPv6/general
+//!   literals, RFC 6531 UTF-8), [`types::ReversePath`] (`<>`), [`types::ForwardPath`]
+//!   (`<Postmaster>`), RFC 5321 §4.5.3.1 length limits, HELO argument classification.
+//! - [`command`]: every SMTP/ESMTP/LMTP command of RFC 5321 and the IANA registry, parsed
+//!   zero-copy from one line and written back, with all MAIL/RCPT parameters (SIZE, BODY,
+//!   SMTPUTF8, RET, ENVID, NOTIFY, ORCPT, AUTH, REQUIRETLS, MT-PRIORITY, HOLDFOR/HOLDUNTIL,
+//!   BY, RRVS, MTRK, SOLICIT); unknown parameters kept for a `555 5.5.4`; each error maps to
+//!   its reply.
 //! - [`sasl`]: the SASL mechanisms shared by SMTP AUTH, IMAP AUTHENTICATE and ManageSieve
 //!   AUTHENTICATE, server and client side, protocol-agnostic: PLAIN, LOGIN, CRAM-MD5, XOAUTH2,
 //!   OAUTHBEARER, SCRAM-SHA-256 and SCRAM-SHA-256-PLUS (tls-exporter channel binding), with the
@@ -54,5 +63,7 @@
 //! | `tokio` | off | the thin tokio adapter; without it the crate depends on no async runtime |
 #![forbid(unsafe_code)]
 
+pub mod command;
 pub mod reply;
 pub mod sasl;
+pub mod types;
