@@ -49,5 +49,20 @@
 //! | `tokio` | off | the thin tokio adapter for ManageSieve; without it no async runtime |
 #![forbid(unsafe_code)]
 
+mod address;
+pub mod capability;
+mod compile;
+mod error;
 pub mod lexer;
+mod notify;
+mod parser;
+mod program;
+mod testsuite;
+
+pub use capability::{Capabilities, Capability};
+pub use compile::{CompileLimits, CompileOptions, compile};
+pub use error::{CompileError, Diagnostic};
+pub use program::Program;
+#[doc(hidden)]
+pub use testsuite::TestsuiteRequest;
 pub mod managesieve;

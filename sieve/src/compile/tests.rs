@@ -1,0 +1,214 @@
+use super::*;
+use std::fmt::Write as _;
+
+fn ok(src: &str) -> Program {
+    compile(src.as_bytes(), &CompileOptions::default()).unwrap_or_else(|e| panic!("{e}\n{src}"))
+}
+
+fn bad(src: &str) -> String {
+    compile(src.as_bytes(), &CompileOptions::default())
+        .map(|_| ())
+        .unwrap_err()
+        .to_string()
+}
+
+#[test]
+fn base_language_compiles() {
+    ok("");
+    ok("keep;");
+    ok("if true { stop; } elsif false { discard; } else { keep; }");
+    ok(r#"if anyof (header :contains "subject" "x", not exists "y", size :over 10K) { discard; }"#);
+    ok(r#"if address :domain :is "from" "example.com" { redirect "a@b.test"; }"#);
+    ok(r#"require ["fileinto", "mailbox", "imap4flags", "copy"];
+          fileinto :create :flags ["\\Seen"] :copy "INBOX.a";"#);
+    ok(r#"require "envelope"; if envelope :localpart :matches "from" "*" { keep; }"#);
+}
+
+#[test]
+fn require_is_enforced() {
+    assert_eq!(
+        bad(r#"fileinto "x";"#),
+        "line 1, column 1: the command 'fileinto' needs require \"fileinto\""
+    );
+    assert_eq!(
+        bad(r#"require "frop";"#),
+        "line 1, column 9: unknown extension 'frop' in require"
+    );
+    assert_eq!(
+        bad("keep;\nrequire \"fileinto\";"),
+        "line 2, column 1: 'require' is only allowed at the beginning of the script, before any other command"
+    );
+    assert!(bad(r#"if envelope "to" "x" {}"#).contains("needs require \"envelope\""));
+    assert!(bad(r#"if header :regex "a" "b" {}"#).contains("needs require \"regex\""));
+    assert!(bad(r#"if header :count "gt" "a" "1" {}"#).contains("needs require \"relational\""));
+    let opts =
+        CompileOptions::default().with_capabilities([Capability::FileInto].into_iter().collect());
+    let e = compile(b"require \"vacation\";", &opts).unwrap_err();
+    assert_eq!(
+        e.message(),
+        "the extension 'vacation' is not available here"
+    );
+}
+
+#[test]
+fn argument_errors_are_precise() {
+    assert_eq!(
+        bad(r#"if header "a" {}"#),
+        "line 1, column 4: the test 'header' needs 2 positional arguments (header names, key list); the key list is missing"
+    );
+    assert_eq!(
+        bad("redirect 1;"),
+        "line 1, column 10: the address of the command 'redirect' must be a string, found number"
+    );
+    assert_eq!(
+        bad(r#"redirect "not an address";"#),
+        "line 1, column 10: invalid redirect address \"not an address\""
+    );
+    assert_eq!(
+        bad("keep :frop;"),
+        "line 1, column 6: the command 'keep' does not take the tag ':frop'"
+    );
+    assert_eq!(
+        bad("if size 10 {}"),
+        "line 1, column 4: the test 'size' needs ':over' or ':under'"
+    );
+    assert_eq!(
+        bad(r#"if header :is :is "a" "b" {}"#),
+        "line 1, column 15: the test 'header' has more than one match type"
+    );
+    assert_eq!(
+        bad(r#"if header :comparator "x;y" "a" "b" {}"#),
+        "line 1, column 23: unknown comparator \"x;y\""
+    );
+    assert_eq!(bad("frop;"), "line 1, column 1: unknown command 'frop'");
+    assert_eq!(bad("if frop {}"), "line 1, column 4: unknown test 'frop'");
+    assert_eq!(
+        bad("else {}"),
+        "line 1, column 1: 'else' must follow an 'if' or 'elsif' block"
+    );
+    assert_eq!(bad("if true;"), "line 1, column 8: 'if' needs a block");
+    assert_eq!(
+        bad("keep { }"),
+        "line 1, column 8: the command 'keep' takes no block"
+    );
+    assert!(bad(r#"if address "subject" "x" {}"#).contains("does not contain addresses"));
+    assert!(bad(r#"require ["relational","comparator-i;ascii-numeric"]; if header :contains :comparator "i;ascii-numeric" "a" "1" {}"#).contains("cannot be used with a substring"));
+}
+
+#[test]
+fn errors_are_collected() {
+    let e = compile(b"frop;\nkeep;\nfrip;", &CompileOptions::default()).unwrap_err();
+    assert_eq!(e.diagnostics().len(), 2);
+    assert_eq!(e.diagnostics()[1].pos.line, 3);
+    assert!(e.to_string().ends_with("(and 1 more errors)"));
+}
+
+#[test]
+fn variables_and_encoded_characters() {
+    let p = ok(
+        r#"require ["variables", "encoded-character"]; set "a" "${hex:41 42}${unicode:263a}"; set "b" "x${a}y${1}${frop.x}${";"#,
+    );
+    assert_eq!(p.locals, 2);
+    match &p.code[0] {
+        Instr::Set {
+            value: Value::Const(v),
+            ..
+        } => assert_eq!(&**v, "AB\u{263a}"),
+        other => panic!("{other:?}"),
+    }
+    match &p.code[1] {
+        Instr::Set {
+            value: Value::Template(t),
+            ..
+        } => {
+            assert_eq!(
+                &t[..],
+                &[
+                    Piece::Lit("x".into()),
+                    Piece::Local(0),
+                    Piece::Lit("y".into()),
+                    Piece::Match(1),
+                    Piece::Empty,
+                    Piece::Lit("${".into())
+                ]
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+    // Without "variables", "${a}" is literal text.
+    let p = ok(r#"redirect "a${x}@b.test";"#);
+    assert!(matches!(
+        &p.code[0],
+        Instr::Redirect {
+            address: Value::Const(_),
+            ..
+        }
+    ));
+    assert!(bad(r#"require "variables"; set :lower :upper "a" "b";"#).contains("conflicts"));
+    assert!(bad(r#"require "variables"; set "a.b" "c";"#).contains("unknown namespace"));
+}
+
+#[test]
+fn regex_keys_are_checked_and_bounded() {
+    ok(r#"require "regex"; if header :regex "subject" "^a(b|c)+$" {}"#);
+    assert!(
+        bad(r#"require "regex"; if header :regex "subject" "a(" {}"#)
+            .contains("invalid regular expression")
+    );
+    let huge = format!(
+        r#"require "regex"; if header :regex "subject" "{}" {{}}"#,
+        "(a|b|c|d){1000}".repeat(5)
+    );
+    assert!(bad(&huge).contains("too complex"), "{}", bad(&huge));
+}
+
+#[test]
+fn if_chain_jumps() {
+    let p = ok("if false { discard; } elsif true { stop; } else { keep; }");
+    // Test, JumpIf, Discard, Jump, Test, JumpIf, Stop, Jump, Keep
+    assert_eq!(p.len(), 9);
+    assert!(matches!(
+        p.code[1],
+        Instr::JumpIf {
+            target: 4,
+            when: false
+        }
+    ));
+    assert!(matches!(p.code[3], Instr::Jump(9)));
+    assert!(matches!(p.code[7], Instr::Jump(9)));
+}
+
+#[test]
+fn ihave_guards_unknown_extensions() {
+    ok(r#"require "ihave"; if ihave "frop" { frop "x"; }"#);
+    ok(r#"require "ihave"; if ihave "fileinto" { fileinto "x"; }"#);
+    assert!(
+        bad(r#"require "ihave"; if ihave "fileinto" { frop; }"#).contains("unknown command 'frop'")
+    );
+}
+
+#[test]
+fn limits() {
+    let opts = CompileOptions::default().with_limits(CompileLimits {
+        max_script_size: 10,
+        ..CompileLimits::default()
+    });
+    assert!(
+        compile(b"keep; keep; keep;", &opts)
+            .unwrap_err()
+            .message()
+            .contains("more than the limit")
+    );
+    let mut src = String::from("require \"variables\";");
+    for i in 0..300 {
+        let _ = write!(src, "set \"v{i}\" \"x\";");
+    }
+    assert!(bad(&src).contains("too many variables"));
+}
+
+#[test]
+fn warnings() {
+    let p = ok(r#"if header :contains "List-Id:" "x" { keep; }"#);
+    assert_eq!(p.warnings().len(), 1);
+    assert!(p.warnings()[0].message.contains("can never match"));
+}
