@@ -6,6 +6,8 @@ mod error;
 pub(crate) mod framer;
 pub mod response;
 pub mod server;
+#[cfg(unix)]
+pub mod store;
 mod types;
 pub mod wire;
 

@@ -23,7 +23,7 @@
 //! host answers with a value: each SASL step ([`ServerSession::answer_auth`]), script
 //! validation when the host does it ([`ServerSession::answer_validation`]) and every
 //! script storage operation ([`ServerSession::answer_script`]; the crate's
-//! `FsScriptStore` answers those from a directory).
+//! [`FsScriptStore`](super::store::FsScriptStore) answers those from a directory).
 //!
 //! # Drive contract
 //!
@@ -45,6 +45,8 @@ use std::time::{Duration, Instant};
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
+
+use smtp_proto::sasl::{self, FinalData, Mechanism, Nonce, SaslServer, ServerStep};
 
 use super::command::{self, AuthResponse, Command, CommandError, ParseOptions};
 use super::error::Error;
@@ -104,8 +106,15 @@ pub enum ScriptCheck {
 pub struct ServerConfig {
     /// The `IMPLEMENTATION` capability (MSIEVE-003): clients pick workarounds by it.
     pub implementation: String,
-    /// SASL mechanisms the host can run (the host answers the exchanges).
+    /// SASL mechanisms offered (the `SASL` capability). Those that
+    /// [`smtp_proto::sasl`] implements (PLAIN, LOGIN, CRAM-MD5, XOAUTH2, OAUTHBEARER,
+    /// SCRAM-SHA-256\[-PLUS\]) run inside the session, which asks the host only for the
+    /// user-database decision ([`ServerEvent::AuthDecision`]); any other name (GSSAPI,
+    /// EXTERNAL, ...) is run by the host step by step ([`ServerEvent::Authenticate`]).
+    /// Default: PLAIN and LOGIN.
     pub sasl_mechanisms: Vec<String>,
+    /// Run every mechanism in the host, even those the session implements. Default off.
+    pub host_sasl: bool,
     /// Offer STARTTLS (only if the host has a working TLS configuration).
     pub starttls: bool,
     /// Refuse AUTHENTICATE before TLS (MSIEVE-001); the `SASL` capability is then empty
@@ -131,7 +140,8 @@ impl Default for ServerConfig {
     fn default() -> Self {
         Self {
             implementation: concat!("mail-crates sieve ", env!("CARGO_PKG_VERSION")).into(),
-            sasl_mechanisms: vec!["PLAIN".into()],
+            sasl_mechanisms: vec!["PLAIN".into(), "LOGIN".into()],
+            host_sasl: false,
             starttls: false,
             require_tls_for_auth: true,
             sieve_extensions: Vec::new(),
@@ -316,7 +326,11 @@ pub enum AuthStep {
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum ServerEvent {
-    /// AUTHENTICATE with a mechanism the server offers. Answer with
+    /// A SASL mechanism run by the session needs the user database: check a password,
+    /// fetch SCRAM credentials, validate a token. Answer with
+    /// [`ServerSession::answer_auth_decision`].
+    AuthDecision(sasl::Decision),
+    /// AUTHENTICATE with a mechanism the host runs itself. Answer with
     /// [`ServerSession::answer_auth`]. `initial_response` is decoded from base64.
     Authenticate {
         /// The mechanism, upper case.
@@ -426,6 +440,9 @@ pub struct ServerSession {
     bad_commands: u32,
     output: VecDeque<ServerOutput>,
     deadline: Instant,
+    /// The exchange of a mechanism the session runs.
+    sasl: Option<SaslServer>,
+    channel_binding: Option<Vec<u8>>,
 }
 
 impl ServerSession {
@@ -457,6 +474,8 @@ impl ServerSession {
             bad_commands: 0,
             output: VecDeque::new(),
             deadline,
+            sasl: None,
+            channel_binding: None,
         };
         s.send_capabilities();
         s
@@ -565,9 +584,32 @@ impl ServerSession {
         Ok(())
     }
 
+    /// Gives the `tls-exporter` channel binding of this TLS connection (RFC 9266), which
+    /// SCRAM-SHA-256-PLUS needs. Call after the handshake.
+    pub fn set_channel_binding(&mut self, exporter: Vec<u8>) {
+        self.channel_binding = Some(exporter);
+    }
+
+    /// Answers [`ServerEvent::AuthDecision`].
+    pub fn answer_auth_decision(&mut self, answer: sasl::Answer) -> Result<(), Error> {
+        if self.pending != Pending::AuthHost {
+            return Err(Error::ApiMisuse("no SASL decision is awaited"));
+        }
+        let Some(server) = self.sasl.as_mut() else {
+            return Err(Error::ApiMisuse(
+                "the host runs this SASL mechanism: use answer_auth",
+            ));
+        };
+        let step = server.answer(answer);
+        self.pending = Pending::None;
+        self.sasl_step(step);
+        self.process();
+        Ok(())
+    }
+
     /// Answers [`ServerEvent::Authenticate`] or [`ServerEvent::AuthResponse`].
     pub fn answer_auth(&mut self, step: AuthStep) -> Result<(), Error> {
-        if self.pending != Pending::AuthHost {
+        if self.pending != Pending::AuthHost || self.sasl.is_some() {
             return Err(Error::ApiMisuse("no SASL step is awaited"));
         }
         match step {
@@ -578,15 +620,7 @@ impl ServerSession {
                 self.pending = Pending::AuthClient;
                 return Ok(());
             }
-            AuthStep::Success { owner, data } => {
-                let mut r = StatusResponse::new(Status::Ok, "Logged in");
-                if let Some(d) = data {
-                    r.code = Some(ResponseCode::Sasl(d));
-                }
-                self.respond(&r);
-                self.state = State::Auth { owner };
-                self.auth_failures = 0;
-            }
+            AuthStep::Success { owner, data } => self.auth_success(owner, data),
             AuthStep::Failure { code, text } => {
                 self.pending = Pending::None;
                 self.auth_failed(&StatusResponse {
@@ -757,8 +791,84 @@ impl ServerSession {
         }
     }
 
+    fn auth_success(&mut self, owner: String, data: Option<Vec<u8>>) {
+        let mut r = StatusResponse::new(Status::Ok, "Logged in");
+        if let Some(d) = data {
+            r.code = Some(ResponseCode::Sasl(d));
+        }
+        self.respond(&r);
+        self.state = State::Auth { owner };
+        self.auth_failures = 0;
+    }
+
+    /// Acts on what the session's own SASL exchange wants next.
+    fn sasl_step(&mut self, step: ServerStep) {
+        match step {
+            ServerStep::Challenge(data) => {
+                let mut out = Vec::new();
+                response::encode_string_line(&mut out, BASE64.encode(data).as_bytes());
+                self.send(out);
+                self.pending = Pending::AuthClient;
+            }
+            ServerStep::Need(decision) => {
+                self.pending = Pending::AuthHost;
+                self.event(ServerEvent::AuthDecision(decision));
+            }
+            ServerStep::Success(who) => {
+                self.sasl = None;
+                self.pending = Pending::None;
+                let owner = who.identity().to_owned();
+                self.auth_success(owner, who.additional_data);
+            }
+            ServerStep::Failure(f) => {
+                self.sasl = None;
+                self.pending = Pending::None;
+                match f.reason {
+                    sasl::FailureReason::Cancelled => self.no("Authentication cancelled"),
+                    sasl::FailureReason::TempFail => self.respond(
+                        &StatusResponse::no("Temporary authentication failure")
+                            .with_code(ResponseCode::TryLater),
+                    ),
+                    sasl::FailureReason::Malformed => {
+                        self.auth_failed(&StatusResponse::no("Malformed SASL message"));
+                    }
+                    sasl::FailureReason::TooLong => {
+                        self.auth_failed(&StatusResponse::no("SASL response too long"));
+                    }
+                    _ => self.auth_failed(&StatusResponse::no("Authentication failed")),
+                }
+            }
+            _ => {
+                self.sasl = None;
+                self.pending = Pending::None;
+                self.auth_failed(&StatusResponse::no("Authentication failed"));
+            }
+        }
+    }
+
     fn auth_response(&mut self, parsed: Option<AuthResponse<'static>>) {
         self.pending = Pending::None;
+        if let Some(server) = self.sasl.as_mut() {
+            let step = match parsed {
+                Some(AuthResponse::Data(b64)) => {
+                    if let Ok(bytes) = BASE64.decode(&b64) {
+                        server.respond(&bytes)
+                    } else {
+                        self.sasl = None;
+                        self.auth_failed(&StatusResponse::no("Invalid base64 in SASL response"));
+                        return;
+                    }
+                }
+                Some(AuthResponse::Cancel) => server.cancel(),
+                None => {
+                    self.sasl = None;
+                    self.auth_failed(&StatusResponse::no("Invalid SASL response"));
+                    return;
+                }
+            };
+            self.sasl_step(step);
+            return;
+        }
         let decoded = match parsed {
             Some(AuthResponse::Cancel) => {
                 self.event(ServerEvent::AuthCancelled);
@@ -780,7 +890,9 @@ impl ServerSession {
     fn oversize(&mut self, o: &Oversize) {
         if self.pending == Pending::AuthClient {
             self.pending = Pending::None;
-            self.event(ServerEvent::AuthCancelled);
+            if self.sasl.take().is_none() {
+                self.event(ServerEvent::AuthCancelled);
+            }
             self.auth_failed(&StatusResponse::no("SASL response too long"));
             return;
         }
@@ -953,6 +1065,27 @@ impl ServerSession {
                 return;
             }
         };
+        if !self.config.host_sasl
+            && let Some(mech) = Mechanism::from_name(mechanism.as_bytes())
+        {
+            let Ok(nonce) = Nonce::generate() else {
+                self.respond(
+                    &StatusResponse::no("Temporary authentication failure")
+                        .with_code(ResponseCode::TryLater),
+                );
+                return;
+            };
+            let mut options = sasl::ServerOptions::default();
+            // ManageSieve carries the final server data in OK (SASL "...") (RFC 5804 §2.1).
+            options.final_data = FinalData::WithSuccess;
+            options.channel_binding = self.channel_binding.clone().map(sasl::Secret::new);
+            options.max_response_len = self.config.limits.max_line;
+            let mut server = SaslServer::new(mech, &options, nonce);
+            let step = server.start(initial_response.as_deref());
+            self.sasl = Some(server);
+            self.sasl_step(step);
+            return;
+        }
         self.pending = Pending::AuthHost;
         self.event(ServerEvent::Authenticate {
             mechanism: mechanism.to_ascii_uppercase(),
