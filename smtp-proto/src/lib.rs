@@ -64,6 +64,7 @@
 #![forbid(unsafe_code)]
 
 pub mod command;
+pub mod data;
 pub mod reply;
 pub mod sasl;
 pub mod types;
