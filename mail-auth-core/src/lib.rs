@@ -20,7 +20,11 @@
 //! - [`dns`]: the DNS contract every verifier uses: [`dns::Question`], [`dns::Answer`] (records
 //!   with TTL and DNSSEC status, NODATA, NXDOMAIN, temporary and permanent failure), the
 //!   [`dns::DnsMachine`] poll/provide protocol, a synchronous [`dns::drive`] loop and an
-//!   in-memory [`dns::StaticResolver`] that can simulate timeouts.
+//!   in-memory [`dns::StaticResolver`] that can simulate timeouts, a TTL-honoring
+//!   [`dns::Cache`], and [`dns::zone`], a BIND master-file parser for offline use.
+//! - [`spf`]: SPF (RFC 7208) record parser and `check_host()` evaluator with every
+//!   mechanism, modifier, macro and limit, and the `Received-SPF` header (passes all 203
+//!   tests of the openspf RFC 7208 suite).
 //! - [`dkim::canon`]: DKIM canonicalization (RFC 6376 §3.4), `simple` and `relaxed`, for
 //!   header fields and for bodies. The body canonicalizer streams: it takes the body in
 //!   chunks of any size, keeps O(1) state, and applies an `l=` length limit to the
@@ -52,3 +56,4 @@
 
 pub mod dkim;
 pub mod dns;
+pub mod spf;

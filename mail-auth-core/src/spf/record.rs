@@ -1,0 +1,823 @@
+//! The SPF record grammar (RFC 7208 §4.6.1, §5, §6, §7.1, §12), parsed into a typed record.
+//!
+//! ```text
+//! record           = version terms *SP
+//! version          = "v=spf1"
+//! terms            = *( 1*SP ( directive / modifier ) )
+//! directive        = [ qualifier ] mechanism
+//! qualifier        = "+" / "-" / "?" / "~"
+//! mechanism        = ( all / include / a / mx / ptr / ip4 / ip6 / exists )
+//! modifier         = redirect / explanation / unknown-modifier
+//! unknown-modifier = name "=" macro-string
+//! name             = ALPHA *( ALPHA / DIGIT / "-" / "_" / "." )
+//! domain-spec      = macro-string domain-end
+//! domain-end       = ( "." toplabel [ "." ] ) / macro-expand
+//! macro-string     = *( macro-expand / macro-literal )
+//! macro-expand     = ( "%{" macro-letter transformers *delimiter "}" ) / "%%" / "%_" / "%-"
+//! macro-literal    = %x21-24 / %x26-7E
+//! ```
+//!
+//! Names are case-insensitive (SPF-009); every syntax error anywhere in the record is
+//! detected before evaluation starts (the record is a permerror as a whole, §4.6).
+
+use std::fmt;
+use std::net::{Ipv4Addr, Ipv6Addr};
+
+/// A directive's qualifier (RFC 7208 §4.6.2).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Qualifier {
+    /// `+` (the default): pass.
+    Pass,
+    /// `-`: fail.
+    Fail,
+    /// `~`: softfail.
+    SoftFail,
+    /// `?`: neutral.
+    Neutral,
+}
+
+impl Qualifier {
+    fn symbol(self) -> &'static str {
+        match self {
+            Self::Pass => "",
+            Self::Fail => "-",
+            Self::SoftFail => "~",
+            Self::Neutral => "?",
+        }
+    }
+}
+
+/// A mechanism (RFC 7208 §5).
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Mechanism {
+    /// `all`: always matches.
+    All,
+    /// `include:<domain-spec>`: matches when the included policy passes.
+    Include(MacroString),
+    /// `a[:<domain-spec>][/<cidr4>][//<cidr6>]`.
+    A {
+        /// The target; the current domain when absent.
+        domain: Option<MacroString>,
+        /// IPv4 prefix length (32 when absent).
+        cidr4: u8,
+        /// IPv6 prefix length (128 when absent).
+        cidr6: u8,
+    },
+    /// `mx[:<domain-spec>][/<cidr4>][//<cidr6>]`.
+    Mx {
+        /// The target; the current domain when absent.
+        domain: Option<MacroString>,
+        /// IPv4 prefix length.
+        cidr4: u8,
+        /// IPv6 prefix length.
+        cidr6: u8,
+    },
+    /// `ptr[:<domain-spec>]` (discouraged, §5.5).
+    Ptr(Option<MacroString>),
+    /// `ip4:<network>[/<cidr>]`.
+    Ip4 {
+        /// The network address as written (host bits may be set, SPF-011).
+        addr: Ipv4Addr,
+        /// Prefix length.
+        prefix: u8,
+    },
+    /// `ip6:<network>[/<cidr>]`.
+    Ip6 {
+        /// The network address as written.
+        addr: Ipv6Addr,
+        /// Prefix length.
+        prefix: u8,
+    },
+    /// `exists:<domain-spec>`: matches when the name has an A record.
+    Exists(MacroString),
+}
+
+impl Mechanism {
+    /// True for the mechanisms that count against the 10-lookup limit (§4.6.4).
+    pub fn does_lookup(&self) -> bool {
+        !matches!(self, Self::All | Self::Ip4 { .. } | Self::Ip6 { .. })
+    }
+}
+
+fn fmt_cidr(f: &mut fmt::Formatter<'_>, cidr4: u8, cidr6: u8) -> fmt::Result {
+    if cidr4 != 32 {
+        write!(f, "/{cidr4}")?;
+    }
+    if cidr6 != 128 {
+        write!(f, "//{cidr6}")?;
+    }
+    Ok(())
+}
+
+impl fmt::Display for Mechanism {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::All => f.write_str("all"),
+            Self::Include(d) => write!(f, "include:{d}"),
+            Self::A {
+                domain,
+                cidr4,
+                cidr6,
+            }
+            | Self::Mx {
+                domain,
+                cidr4,
+                cidr6,
+            } => {
+                f.write_str(if matches!(self, Self::A { .. }) {
+                    "a"
+                } else {
+                    "mx"
+                })?;
+                if let Some(d) = domain {
+                    write!(f, ":{d}")?;
+                }
+                fmt_cidr(f, *cidr4, *cidr6)
+            }
+            Self::Ptr(d) => match d {
+                Some(d) => write!(f, "ptr:{d}"),
+                None => f.write_str("ptr"),
+            },
+            Self::Ip4 { addr, prefix } => {
+                write!(f, "ip4:{addr}")?;
+                if *prefix != 32 {
+                    write!(f, "/{prefix}")?;
+                }
+                Ok(())
+            }
+            Self::Ip6 { addr, prefix } => {
+                write!(f, "ip6:{addr}")?;
+                if *prefix != 128 {
+                    write!(f, "/{prefix}")?;
+                }
+                Ok(())
+            }
+            Self::Exists(d) => write!(f, "exists:{d}"),
+        }
+    }
+}
+
+/// A qualifier and a mechanism.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Directive {
+    /// The qualifier.
+    pub qualifier: Qualifier,
+    /// The mechanism.
+    pub mechanism: Mechanism,
+}
+
+impl fmt::Display for Directive {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}{}", self.qualifier.symbol(), self.mechanism)
+    }
+}
+
+/// A macro letter (RFC 7208 §7.2).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum MacroLetter {
+    /// `s`: the sender (`local@domain`).
+    Sender,
+    /// `l`: the sender's local-part.
+    Local,
+    /// `o`: the sender's domain.
+    SenderDomain,
+    /// `d`: the current domain.
+    Domain,
+    /// `i`: the client IP (dotted; nibbles for IPv6).
+    Ip,
+    /// `p`: the validated domain name of the client IP (discouraged).
+    ValidatedName,
+    /// `v`: `in-addr` or `ip6`.
+    IpVersion,
+    /// `h`: the HELO/EHLO domain.
+    Helo,
+    /// `c`: the client IP in readable form (explanations only).
+    ClientIp,
+    /// `r`: the receiving host's name (explanations only).
+    Receiver,
+    /// `t`: the current timestamp (explanations only).
+    Timestamp,
+}
+
+impl MacroLetter {
+    fn from_byte(b: u8) -> Option<Self> {
+        Some(match b.to_ascii_lowercase() {
+            b's' => Self::Sender,
+            b'l' => Self::Local,
+            b'o' => Self::SenderDomain,
+            b'd' => Self::Domain,
+            b'i' => Self::Ip,
+            b'p' => Self::ValidatedName,
+            b'v' => Self::IpVersion,
+            b'h' => Self::Helo,
+            b'c' => Self::ClientIp,
+            b'r' => Self::Receiver,
+            b't' => Self::Timestamp,
+            _ => return None,
+        })
+    }
+
+    fn byte(self) -> u8 {
+        match self {
+            Self::Sender => b's',
+            Self::Local => b'l',
+            Self::SenderDomain => b'o',
+            Self::Domain => b'd',
+            Self::Ip => b'i',
+            Self::ValidatedName => b'p',
+            Self::IpVersion => b'v',
+            Self::Helo => b'h',
+            Self::ClientIp => b'c',
+            Self::Receiver => b'r',
+            Self::Timestamp => b't',
+        }
+    }
+
+    fn explanation_only(self) -> bool {
+        matches!(self, Self::ClientIp | Self::Receiver | Self::Timestamp)
+    }
+}
+
+/// One piece of a macro-string.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum MacroPart {
+    /// Literal text (`%%`, `%_` and `%-` are already decoded into `%`, SP and `%20`).
+    Literal(String),
+    /// `%{letter digits r delimiters}`.
+    Macro {
+        /// The letter.
+        letter: MacroLetter,
+        /// Keep this many right-hand parts (`None`: all).
+        keep: Option<u8>,
+        /// Reverse the parts first.
+        reverse: bool,
+        /// Delimiters to split on (empty means `.`).
+        delimiters: String,
+        /// An upper-case letter: URL-escape the result.
+        escape: bool,
+    },
+}
+
+/// A macro-string (RFC 7208 §7.1), parsed.
+#[derive(Clone, Debug, PartialEq, Eq, Default)]
+pub struct MacroString {
+    parts: Vec<MacroPart>,
+    /// The ends-in-a-macro bit, for the `domain-end` rule.
+    ends_with_macro: bool,
+}
+
+impl MacroString {
+    /// The parts.
+    pub fn parts(&self) -> &[MacroPart] {
+        &self.parts
+    }
+
+    /// True when no part is a macro (the expansion is the text itself).
+    pub fn is_literal(&self) -> bool {
+        self.parts
+            .iter()
+            .all(|p| matches!(p, MacroPart::Literal(_)))
+    }
+
+    /// Parses a macro-string; `explain` allows SP and the letters `c`, `r`, `t`.
+    #[allow(clippy::many_single_char_names)]
+    pub(crate) fn parse(s: &[u8], explain: bool) -> Result<Self, String> {
+        let mut parts = Vec::new();
+        let mut lit = String::new();
+        let mut i = 0;
+        let mut ends_with_macro = false;
+        while i < s.len() {
+            let c = s[i];
+            if c == b'%' {
+                ends_with_macro = true;
+                match s.get(i + 1) {
+                    Some(b'%') => {
+                        lit.push('%');
+                        i += 2;
+                    }
+                    Some(b'_') => {
+                        lit.push(' ');
+                        i += 2;
+                    }
+                    Some(b'-') => {
+                        lit.push_str("%20");
+                        i += 2;
+                    }
+                    Some(b'{') => {
+                        let end = s[i + 2..]
+                            .iter()
+                            .position(|&b| b == b'}')
+                            .ok_or("unterminated macro")?
+                            + i
+                            + 2;
+                        let body = &s[i + 2..end];
+                        let (&l, rest) = body.split_first().ok_or("empty macro")?;
+                        let letter = MacroLetter::from_byte(l)
+                            .ok_or_else(|| format!("unknown macro letter {:?}", l as char))?;
+                        if letter.explanation_only() && !explain {
+                            return Err(format!(
+                                "macro letter {:?} is allowed only in explanations",
+                                l as char
+                            ));
+                        }
+                        let ndig = rest.iter().take_while(|b| b.is_ascii_digit()).count();
+                        let keep = if ndig == 0 {
+                            None
+                        } else {
+                            let v: u32 = std::str::from_utf8(&rest[..ndig])
+                                .ok()
+                                .and_then(|d| d.parse().ok())
+                                .unwrap_or(u32::MAX);
+                            if v == 0 {
+                                return Err("macro digit transformer 0".into());
+                            }
+                            // More parts than any name can hold: keep them all.
+                            Some(u8::try_from(v.min(255)).unwrap_or(255))
+                        };
+                        let mut rest = &rest[ndig..];
+                        let reverse = matches!(rest.first(), Some(b'r' | b'R'));
+                        if reverse {
+                            rest = &rest[1..];
+                        }
+                        if let Some(bad) = rest
+                            .iter()
+                            .find(|b| !matches!(b, b'.' | b'-' | b'+' | b',' | b'/' | b'_' | b'='))
+                        {
+                            return Err(format!("bad macro delimiter {:?}", *bad as char));
+                        }
+                        if !lit.is_empty() {
+                            parts.push(MacroPart::Literal(std::mem::take(&mut lit)));
+                        }
+                        parts.push(MacroPart::Macro {
+                            letter,
+                            keep,
+                            reverse,
+                            delimiters: String::from_utf8_lossy(rest).into_owned(),
+                            escape: l.is_ascii_uppercase(),
+                        });
+                        i = end + 1;
+                    }
+                    _ => return Err("'%' not followed by '{', '%', '_' or '-'".into()),
+                }
+            } else if (0x21..=0x7e).contains(&c) || (explain && c == b' ') {
+                ends_with_macro = false;
+                lit.push(c as char);
+                i += 1;
+            } else {
+                return Err(format!("invalid character 0x{c:02x}"));
+            }
+        }
+        if !lit.is_empty() {
+            parts.push(MacroPart::Literal(lit));
+        }
+        Ok(Self {
+            parts,
+            ends_with_macro,
+        })
+    }
+
+    /// Parses a domain-spec: a non-empty macro-string ending in a macro or `.toplabel[.]`.
+    pub(crate) fn parse_domain_spec(s: &[u8]) -> Result<Self, String> {
+        if s.is_empty() {
+            return Err("empty domain-spec".into());
+        }
+        let ms = Self::parse(s, false)?;
+        if !ms.ends_with_macro {
+            let Some(MacroPart::Literal(tail)) = ms.parts.last() else {
+                return Err("bad domain-spec".into());
+            };
+            let tail = tail.strip_suffix('.').unwrap_or(tail);
+            let top = tail
+                .rfind('.')
+                .map(|p| &tail[p + 1..])
+                .ok_or_else(|| format!("domain-spec {tail:?} has no top-level label"))?;
+            if !is_toplabel(top) {
+                return Err(format!("bad top-level label {top:?}"));
+            }
+        }
+        Ok(ms)
+    }
+}
+
+/// toplabel = ( *alphanum ALPHA *alphanum ) / ( 1*alphanum "-" *( alphanum / "-" ) alphanum )
+fn is_toplabel(s: &str) -> bool {
+    let b = s.as_bytes();
+    if b.is_empty() || !b.iter().all(|c| c.is_ascii_alphanumeric() || *c == b'-') {
+        return false;
+    }
+    if b.contains(&b'-') {
+        b[0].is_ascii_alphanumeric() && b[b.len() - 1].is_ascii_alphanumeric()
+    } else {
+        b.iter().any(u8::is_ascii_alphabetic)
+    }
+}
+
+impl fmt::Display for MacroString {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for p in &self.parts {
+            match p {
+                MacroPart::Literal(l) => {
+                    // Re-encode so the output parses back to the same value.
+                    let mut rest = l.as_str();
+                    while let Some(pos) = rest.find(['%', ' ']) {
+                        f.write_str(&rest[..pos])?;
+                        if rest[pos..].starts_with("%20") {
+                            f.write_str("%-")?;
+                            rest = &rest[pos + 3..];
+                        } else {
+                            f.write_str(if rest.as_bytes()[pos] == b'%' {
+                                "%%"
+                            } else {
+                                "%_"
+                            })?;
+                            rest = &rest[pos + 1..];
+                        }
+                    }
+                    f.write_str(rest)?;
+                }
+                MacroPart::Macro {
+                    letter,
+                    keep,
+                    reverse,
+                    delimiters,
+                    escape,
+                } => {
+                    let l = if *escape {
+                        letter.byte().to_ascii_uppercase()
+                    } else {
+                        letter.byte()
+                    };
+                    write!(f, "%{{{}", l as char)?;
+                    if let Some(k) = keep {
+                        write!(f, "{k}")?;
+                    }
+                    if *reverse {
+                        f.write_str("r")?;
+                    }
+                    write!(f, "{delimiters}}}")?;
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A parsed SPF record.
+#[derive(Clone, Debug, PartialEq, Eq, Default)]
+pub struct Record {
+    /// The directives, in order.
+    pub directives: Vec<Directive>,
+    /// `redirect=`.
+    pub redirect: Option<MacroString>,
+    /// `exp=`.
+    pub exp: Option<MacroString>,
+    /// Unknown modifiers (name, value), kept for linting; they do not change the result.
+    pub unknown_modifiers: Vec<(String, String)>,
+}
+
+/// Why a record does not parse (the check's result is then permerror).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RecordError {
+    /// The offending term (empty for record-level problems).
+    pub term: String,
+    /// What is wrong.
+    pub message: String,
+}
+
+impl fmt::Display for RecordError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.term.is_empty() {
+            f.write_str(&self.message)
+        } else {
+            write!(f, "{:?}: {}", self.term, self.message)
+        }
+    }
+}
+
+impl std::error::Error for RecordError {}
+
+/// True when a TXT record is an SPF version 1 record: `v=spf1` (any case) followed by a
+/// space or the end (RFC 7208 §4.5).
+pub fn is_spf_record(txt: &[u8]) -> bool {
+    txt.len() >= 6 && txt[..6].eq_ignore_ascii_case(b"v=spf1") && (txt.len() == 6 || txt[6] == b' ')
+}
+
+impl Record {
+    /// Parses a record including its `v=spf1` version.
+    pub fn parse(txt: &[u8]) -> Result<Self, RecordError> {
+        if !is_spf_record(txt) {
+            return Err(RecordError {
+                term: String::new(),
+                message: "not an SPF record (no v=spf1)".into(),
+            });
+        }
+        let mut rec = Self::default();
+        for term in txt[6..].split(|&b| b == b' ').filter(|t| !t.is_empty()) {
+            let err = |m: String| RecordError {
+                term: String::from_utf8_lossy(term).into_owned(),
+                message: m,
+            };
+            rec.parse_term(term).map_err(err)?;
+        }
+        Ok(rec)
+    }
+
+    /// True when an `all` mechanism appears (it makes `redirect=` ignored, §6.1).
+    pub fn has_all(&self) -> bool {
+        self.directives
+            .iter()
+            .any(|d| d.mechanism == Mechanism::All)
+    }
+
+    fn parse_term(&mut self, t: &[u8]) -> Result<(), String> {
+        // A modifier is name "=" ...; the name is ALPHA *( ALPHA / DIGIT / "-" / "_" / "." ).
+        let name_len = if t[0].is_ascii_alphabetic() {
+            t.iter()
+                .take_while(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+                .count()
+        } else {
+            0
+        };
+        if t.get(name_len) == Some(&b'=') {
+            if name_len == 0 {
+                return Err("modifier without a name".into());
+            }
+            let name = String::from_utf8_lossy(&t[..name_len]).to_ascii_lowercase();
+            let value = &t[name_len + 1..];
+            match name.as_str() {
+                "redirect" | "exp" => {
+                    let slot = if name == "redirect" {
+                        &mut self.redirect
+                    } else {
+                        &mut self.exp
+                    };
+                    if slot.is_some() {
+                        return Err(format!("{name}= appears twice"));
+                    }
+                    *slot = Some(MacroString::parse_domain_spec(value)?);
+                }
+                _ => {
+                    MacroString::parse(value, false)?;
+                    self.unknown_modifiers
+                        .push((name, String::from_utf8_lossy(value).into_owned()));
+                }
+            }
+            return Ok(());
+        }
+        let (qualifier, rest) = match t[0] {
+            b'+' => (Qualifier::Pass, &t[1..]),
+            b'-' => (Qualifier::Fail, &t[1..]),
+            b'~' => (Qualifier::SoftFail, &t[1..]),
+            b'?' => (Qualifier::Neutral, &t[1..]),
+            _ => (Qualifier::Pass, t),
+        };
+        let nlen = rest
+            .iter()
+            .position(|&b| b == b':' || b == b'/')
+            .unwrap_or(rest.len());
+        let (name, arg) = rest.split_at(nlen);
+        let name = name.to_ascii_lowercase();
+        let mechanism = match name.as_slice() {
+            b"all" => {
+                if !arg.is_empty() {
+                    return Err("all takes no argument".into());
+                }
+                Mechanism::All
+            }
+            b"include" | b"exists" => {
+                let spec = arg
+                    .strip_prefix(b":")
+                    .ok_or_else(|| format!("{} needs :domain", String::from_utf8_lossy(&name)))?;
+                let d = MacroString::parse_domain_spec(spec)?;
+                if name == b"include" {
+                    Mechanism::Include(d)
+                } else {
+                    Mechanism::Exists(d)
+                }
+            }
+            b"a" | b"mx" => {
+                let (spec, cidr4, cidr6) = split_dual_cidr(arg)?;
+                let domain = match spec {
+                    Some(s) => Some(MacroString::parse_domain_spec(s)?),
+                    None => None,
+                };
+                if name == b"a" {
+                    Mechanism::A {
+                        domain,
+                        cidr4,
+                        cidr6,
+                    }
+                } else {
+                    Mechanism::Mx {
+                        domain,
+                        cidr4,
+                        cidr6,
+                    }
+                }
+            }
+            b"ptr" => match arg {
+                [] => Mechanism::Ptr(None),
+                [b':', spec @ ..] => Mechanism::Ptr(Some(MacroString::parse_domain_spec(spec)?)),
+                _ => return Err("bad ptr argument".into()),
+            },
+            b"ip4" => {
+                let spec = arg.strip_prefix(b":").ok_or("ip4 needs :address")?;
+                let (addr, prefix) = split_cidr(spec, 32)?;
+                let addr = std::str::from_utf8(addr)
+                    .ok()
+                    .and_then(|a| a.parse::<Ipv4Addr>().ok())
+                    .ok_or("bad IPv4 address")?;
+                Mechanism::Ip4 { addr, prefix }
+            }
+            b"ip6" => {
+                let spec = arg.strip_prefix(b":").ok_or("ip6 needs :address")?;
+                let (addr, prefix) = split_cidr(spec, 128)?;
+                let addr = std::str::from_utf8(addr)
+                    .ok()
+                    .and_then(|a| a.parse::<Ipv6Addr>().ok())
+                    .ok_or("bad IPv6 address")?;
+                Mechanism::Ip6 { addr, prefix }
+            }
+            _ => {
+                return Err(format!(
+                    "unknown mechanism {:?}",
+                    String::from_utf8_lossy(&name)
+                ));
+            }
+        };
+        self.directives.push(Directive {
+            qualifier,
+            mechanism,
+        });
+        Ok(())
+    }
+}
+
+/// ip4-cidr-length = "/" ( "0" / %x31-39 0*1DIGIT ); the same shape up to 3 digits for ip6.
+fn parse_len(d: &[u8], max: u8) -> Result<u8, String> {
+    let ok = !d.is_empty()
+        && d.len() <= 3
+        && d.iter().all(u8::is_ascii_digit)
+        && (d.len() == 1 || d[0] != b'0');
+    let v = if ok {
+        std::str::from_utf8(d)
+            .ok()
+            .and_then(|s| s.parse::<u16>().ok())
+    } else {
+        None
+    };
+    match v {
+        Some(v) if v <= u16::from(max) => Ok(v as u8),
+        _ => Err(format!(
+            "bad prefix length {:?}",
+            String::from_utf8_lossy(d)
+        )),
+    }
+}
+
+fn split_cidr(spec: &[u8], max: u8) -> Result<(&[u8], u8), String> {
+    match spec.iter().position(|&b| b == b'/') {
+        Some(p) => Ok((&spec[..p], parse_len(&spec[p + 1..], max)?)),
+        None => Ok((spec, max)),
+    }
+}
+
+/// Splits `[":" domain-spec] [ "/" cidr4 ] [ "//" cidr6 ]`.
+fn split_dual_cidr(arg: &[u8]) -> Result<(Option<&[u8]>, u8, u8), String> {
+    let mut rest = arg;
+    let mut cidr6 = 128;
+    let mut cidr4 = 32;
+    if let Some(p) = find_last(rest, b"//") {
+        let tail = &rest[p + 2..];
+        if !tail.is_empty() && tail.iter().all(u8::is_ascii_digit) {
+            cidr6 = parse_len(tail, 128)?;
+            rest = &rest[..p];
+        }
+    }
+    if let Some(p) = rest.iter().rposition(|&b| b == b'/') {
+        let tail = &rest[p + 1..];
+        if tail.iter().all(u8::is_ascii_digit) {
+            cidr4 = parse_len(tail, 32)?;
+            rest = &rest[..p];
+        }
+    }
+    match rest {
+        [] => Ok((None, cidr4, cidr6)),
+        [b':', spec @ ..] => Ok((Some(spec), cidr4, cidr6)),
+        _ => Err("bad mechanism argument".into()),
+    }
+}
+
+fn find_last(hay: &[u8], needle: &[u8]) -> Option<usize> {
+    hay.windows(needle.len()).rposition(|w| w == needle)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ok(s: &str) -> Record {
+        Record::parse(s.as_bytes()).unwrap_or_else(|e| panic!("{s}: {e}"))
+    }
+
+    fn bad(s: &str) {
+        assert!(Record::parse(s.as_bytes()).is_err(), "{s} should not parse");
+    }
+
+    #[test]
+    fn book_records_parse() {
+        // TC-DNS-06..15 (requirements §10.3).
+        for s in [
+            "v=spf1 ip4:198.51.100.2 ip6:2001:db8::fe5 ~all",
+            "v=spf1 ip4:198.51.100.24/30 ip6:2001:db8::16/125 ~all",
+            "v=spf1 a mx ~all",
+            "v=spf1 include:_spf.mailspew.com ~all",
+            "v=spf1 a mx ip6:2001:db8::16/125 include:_spf.mailspew.com ~all",
+            "v=spf1 redirect=_spf.solveamurder.org",
+            "v=spf1 -all",
+            "v=spf1 +all",
+        ] {
+            let r = ok(s);
+            let again = format!(
+                "v=spf1 {}{}",
+                r.directives
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>()
+                    .join(" "),
+                r.redirect
+                    .as_ref()
+                    .map(|d| format!("redirect={d}"))
+                    .unwrap_or_default()
+            );
+            assert_eq!(ok(&again), r, "{s} -> {again}");
+        }
+        let r = ok("V=SPF1 A:Example.COM/24//64 -ALL");
+        assert_eq!(
+            r.directives[0].mechanism.to_string(),
+            "a:Example.COM/24//64"
+        );
+        assert_eq!(r.directives[1].qualifier, Qualifier::Fail);
+    }
+
+    #[test]
+    fn syntax_errors() {
+        for s in [
+            "v=spf1 all:x",
+            "v=spf1 all/24",
+            "v=spf1 a/33",
+            "v=spf1 a//129",
+            "v=spf1 ip4:1.2.3.4/032",
+            "v=spf1 ip4:1.2.3",
+            "v=spf1 ip4:1.2.3.4//32",
+            "v=spf1 ip6:::1//33",
+            "v=spf1 include",
+            "v=spf1 include:",
+            "v=spf1 exists",
+            "v=spf1 a:",
+            "v=spf1 a:foo.1",
+            "v=spf1 a:foo.-bar",
+            "v=spf1 a:toplabel",
+            "v=spf1 a:toplabel.",
+            "v=spf1 redirect:x.com",
+            "v=spf1 redirect=a.com redirect=b.com",
+            "v=spf1 exp=",
+            "v=spf1 exp=-all",
+            "v=spf1 =all",
+            "v=spf1 1up=foo",
+            "v=spf1 foo=%abc",
+            "v=spf1 a:%{a}.com",
+            "v=spf1 a:%{c}.com",
+            "v=spf1 a:%{d0}.com",
+            "v=spf1 a:%(ir).com",
+            "v=spf1 a:x.com\rptr",
+            "v=spf1 \u{80}a",
+            "v=spf1 moo",
+        ] {
+            bad(s);
+        }
+    }
+
+    #[test]
+    fn macro_strings() {
+        let m = MacroString::parse_domain_spec(b"%{ir}.%{v}._spf.%{d2}").unwrap();
+        assert_eq!(m.to_string(), "%{ir}.%{v}._spf.%{d2}");
+        assert_eq!(m.parts().len(), 5);
+        let m = MacroString::parse_domain_spec(b"a%%b%_c%-d.example.com").unwrap();
+        assert_eq!(
+            m.parts(),
+            [MacroPart::Literal("a%b c%20d.example.com".into())]
+        );
+        assert_eq!(m.to_string(), "a%%b%_c%-d.example.com");
+        assert!(MacroString::parse_domain_spec(b"%{l2r+-}.user.%{d2}").is_ok());
+        assert!(MacroString::parse(b"%{c} is %{t} at %{r}", true).is_ok());
+        assert!(MacroString::parse(b"a b", false).is_err());
+        assert!(is_toplabel("com") && is_toplabel("a-1") && is_toplabel("1-2"));
+        assert!(!is_toplabel("123") && !is_toplabel("-a") && !is_toplabel("a-"));
+        assert!(is_spf_record(b"v=spf1") && is_spf_record(b"V=Spf1 -all"));
+        assert!(!is_spf_record(b"v=spf10") && !is_spf_record(b"v=spf1\t-all"));
+    }
+}
