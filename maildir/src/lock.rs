@@ -16,7 +16,7 @@
 //! refreshes its lock with [`DotLock::touch`].
 
 use std::fs::{self, File};
-use std::io::{self, Write};
+use std::io::{self, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant, SystemTime};
 
@@ -56,7 +56,10 @@ impl DotLock {
         let mut last_change = opts.now();
         loop {
             match fsutil::create_new(&lock, opts.file_mode) {
-                Ok(file) => {
+                Ok(mut file) => {
+                    // `<pid>:<host>`, as Dovecot writes it: a waiter on this host can tell
+                    // at once that the owner died (a crash while holding the lock).
+                    let _ = write!(file, "{}:{}", opts.pid, opts.hostname);
                     let stamp = Stamp::of(&file.metadata().ctx("stat", &lock)?);
                     return Ok(Self {
                         target: target.to_owned(),
@@ -131,7 +134,9 @@ impl DotLock {
             return Err(Error::Unsupported("lock already released"));
         };
         let res = (|| {
+            // The lock holds "<pid>:<host>": replace it from the start.
             f.set_len(0).ctx("truncate", &self.lock)?;
+            f.seek(SeekFrom::Start(0)).ctx("seek", &self.lock)?;
             f.write_all(data).ctx("write", &self.lock)?;
             if self.fsync {
                 f.sync_all().ctx("fsync", &self.lock)?;

@@ -454,3 +454,27 @@ fn broken_uidlist_gets_a_new_uidvalidity() {
     assert_ne!(g.uid_validity().unwrap(), 1);
     assert!(g.uid_validity().unwrap() >= v);
 }
+
+#[test]
+fn uidlist_is_rewritten_through_the_lock_when_mostly_stale() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("Maildir");
+    let f = Folder::open_dir(&root, opts()).unwrap();
+    for i in 0..1010 {
+        f.deliver(&msg(i)[..]).unwrap();
+    }
+    f.sync(false).unwrap();
+    let uids = f.uids().unwrap();
+    f.expunge(&uids[..1005]).unwrap();
+    let data = fs::read(root.join("dovecot-uidlist")).unwrap();
+    let list = maildir::uidlist::UidList::parse(&data).unwrap().unwrap();
+    assert_eq!(list.records.len(), 5, "stale records dropped");
+    assert_eq!(list.header_next_uid, 1011);
+    assert_eq!(list.records[0].uid, 1006);
+    assert!(!root.join("dovecot-uidlist.lock").exists());
+    let g = Folder::open_dir(&root, opts()).unwrap();
+    assert_eq!(g.uids().unwrap(), [1006, 1007, 1008, 1009, 1010]);
+    g.deliver(&msg(0)[..]).unwrap();
+    g.sync(false).unwrap();
+    assert_eq!(g.uid_next().unwrap(), 1012);
+}
