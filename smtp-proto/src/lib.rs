@@ -27,10 +27,53 @@
 //!   SMTPUTF8, RET, ENVID, NOTIFY, ORCPT, AUTH, REQUIRETLS, MT-PRIORITY, HOLDFOR/HOLDUNTIL,
 //!   BY, RRVS, MTRK, SOLICIT); unknown parameters kept for a `555 5.5.4`; each error maps to
 //!   its reply.
+//! - [`data`]: the DATA body decoder (dot-unstuffing, end of data **only** at
+//!   `<CR><LF>.<CR><LF>`, bare CR/LF policy [`data::BareLineEndings`]) and the client-side
+//!   encoder (dot-stuffing that also normalizes bare CR/LF).
+//! - [`server`]: the server session for SMTP, submission and LMTP: feed/poll, every verdict
+//!   (connect, HELO, MAIL, RCPT, end of data, AUTH steps) a [`server::Decision`] the host
+//!   answers when it likes, PIPELINING with batched replies, DATA and BDAT with SIZE enforced
+//!   while streaming, STARTTLS that discards injected plaintext, implicit TLS, AUTH, LMTP
+//!   per-recipient replies, pre-greeting/pipelining/bare-LF/HTTP events, explicit limits and
+//!   timeouts.
 //! - [`sasl`]: the SASL mechanisms shared by SMTP AUTH, IMAP AUTHENTICATE and ManageSieve
 //!   AUTHENTICATE, server and client side, protocol-agnostic: PLAIN, LOGIN, CRAM-MD5, XOAUTH2,
 //!   OAUTHBEARER, SCRAM-SHA-256 and SCRAM-SHA-256-PLUS (tls-exporter channel binding), with the
 //!   user-database lookups as decisions the host answers. Usable with default features off.
+//!
+//! Not yet here (see the issue tracker): the client session, the tokio adapter behind the
+//! `tokio` feature, EHLO-response and LIMITS parsing for clients, PROXY protocol and XCLIENT
+//! attribute types.
+//!
+//! # How a host drives the server session
+//!
+//! ```
+//! use std::time::Instant;
+//! use smtp_proto::server::{Decision, Output, ServerConfig, ServerSession, Verdict};
+//!
+//! let mut session = ServerSession::new(ServerConfig::new("mx.example.org"), Instant::now());
+//! let mut wire = Vec::new();
+//! let mut message = Vec::new();
+//! let mut input: &[&[u8]] = &[b"EHLO client.example\r\nMAIL FROM:<a@example.com>\r\n",
+//!     b"RCPT TO:<b@example.org>\r\nDATA\r\n", b"Subject: hi\r\n\r\nhello\r\n.\r\nQUIT\r\n"];
+//! loop {
+//!     while let Some(out) = session.poll_output() {
+//!         match out {
+//!             Output::Send(bytes) => wire.extend_from_slice(&bytes),
+//!             Output::MessageData(chunk) => message.extend_from_slice(&chunk),
+//!             // Every decision may be answered later (after a lookup or an fsync).
+//!             Output::Decision(_) => session.answer(Instant::now(), Verdict::Accept).unwrap(),
+//!             Output::Close => break,
+//!             _ => {}
+//!         }
+//!     }
+//!     let Some((next, rest)) = input.split_first() else { break };
+//!     session.handle_input(Instant::now(), next);
+//!     input = rest;
+//! }
+//! assert_eq!(message, b"Subject: hi\r\n\r\nhello\r\n");
+//! assert!(String::from_utf8(wire).unwrap().ends_with("221 2.0.0 Bye\r\n"));
+//! ```
 //!
 //! # How a caller drives a parser
 //!
@@ -67,4 +110,5 @@ pub mod command;
 pub mod data;
 pub mod reply;
 pub mod sasl;
+pub mod server;
 pub mod types;
