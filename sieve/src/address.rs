@@ -2,8 +2,6 @@
 //! parts, address lists in headers (parsed by `mail-parser`), and the address parts of
 //! RFC 5228 §2.7.4 and RFC 5233 (`:localpart`, `:domain`, `:user`, `:detail`).
 
-// Parts used only by the runtime, which lands in the next commit.
-#![allow(dead_code)]
 
 use mail_parser::parsers::MessageStream;
 use mail_parser::{Address, HeaderValue};

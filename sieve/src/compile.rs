@@ -1022,7 +1022,6 @@ impl Compiler<'_> {
             return Ok(Some(match self.lookup_var(&lower, pos)? {
                 VarRef::Local(i) => Piece::Local(i),
                 VarRef::Global(i) => Piece::Global(i),
-                VarRef::None => Piece::Empty,
             }));
         }
         if parts[0].eq_ignore_ascii_case("global")
@@ -1816,7 +1815,6 @@ impl Compiler<'_> {
                     copy: false,
                     create: false,
                     special_use: None,
-                    mailbox_id: None,
                 };
                 let p = self.tags_with(
                     name,

@@ -57,12 +57,17 @@ pub mod lexer;
 mod notify;
 mod parser;
 mod program;
+pub mod runtime;
 mod testsuite;
 
 pub use capability::{Capabilities, Capability};
 pub use compile::{CompileLimits, CompileOptions, compile};
 pub use error::{CompileError, Diagnostic};
 pub use program::Program;
+pub use runtime::{
+    Action, Answer, Context, Envelope, Outcome, OutgoingMessage, Question, RunLimits, Runtime,
+    RuntimeError, Step,
+};
 #[doc(hidden)]
 pub use testsuite::TestsuiteRequest;
 pub mod managesieve;

@@ -2,13 +2,10 @@
 //! checked and every constant string, comparator, match type and regular expression resolved
 //! at compile time. A [`Program`] is immutable and can be shared between threads and runs.
 
-// Parts used only by the runtime, which lands in the next commit.
-#![allow(dead_code)]
 
 use std::sync::Arc;
 
 use crate::capability::Capabilities;
-use crate::lexer::Position;
 
 /// A compiled Sieve script.
 #[derive(Clone, Debug)]
@@ -81,8 +78,6 @@ pub(crate) type StrList = Box<[Value]>;
 pub(crate) enum VarRef {
     Local(u32),
     Global(u32),
-    /// Writing to a match variable or an unknown namespace is ignored.
-    None,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -350,7 +345,6 @@ pub(crate) struct FileInto {
     pub copy: bool,
     pub create: bool,
     pub special_use: Option<Value>,
-    pub mailbox_id: Option<Value>,
 }
 
 #[derive(Clone, Debug)]
@@ -500,7 +494,3 @@ pub(crate) enum Instr {
     Error(Value),
     Testsuite(Box<crate::testsuite::SuiteCommand>),
 }
-
-/// A position-carrying wrapper used while compiling.
-#[derive(Clone, Copy, Debug)]
-pub(crate) struct At(pub Position);

@@ -2,8 +2,6 @@
 //! [`crate::CompileOptions::testsuite`] is set. The runtime hands each of its commands to the
 //! host as a [`crate::TestsuiteRequest`]; the test harness in `tests/` is that host.
 
-// Read by the runtime, which lands in the next commit.
-#![allow(dead_code)]
 
 use crate::program::{Match, StrList, Value};
 

@@ -1,0 +1,714 @@
+//! Tests: where each takes its values from, and the match of values against keys.
+
+use std::borrow::Cow;
+
+use super::matching;
+use super::message::{Field, decode_value};
+use super::{Answer, Flow, Question, Res, Runtime};
+use crate::address;
+use crate::capability::Capability;
+use crate::compile::build_regex;
+use crate::program::{
+    AddressPart, BodyTransform, Index, Match, MatchKind, MimeOption, MimeOpts, Test, Value, Zone,
+};
+use crate::testsuite::{SuiteTest, TestsuiteRequest};
+
+/// Default `duplicate` period (RFC 7352 leaves it to the implementation): 12 hours.
+const DUPLICATE_DEFAULT_PERIOD: u64 = 12 * 3600;
+
+impl Runtime<'_, '_> {
+    pub(crate) fn eval(&mut self, t: &Test) -> Res<bool> {
+        match t {
+            Test::True => Ok(true),
+            Test::False => Ok(false),
+            Test::Header {
+                names,
+                keys,
+                mt,
+                index,
+                mime,
+            } => {
+                let values = self.header_values(names, index.as_ref(), mime, false)?;
+                self.match_values(values, keys, mt)
+            }
+            Test::Address {
+                names,
+                keys,
+                mt,
+                part,
+                index,
+                mime,
+            } => {
+                let raw = self.header_values(names, index.as_ref(), mime, true)?;
+                let delim = self.ctx.recipient_delimiter.clone();
+                let mut addrs = Vec::new();
+                for v in &raw {
+                    let mut list = Vec::new();
+                    address::header_addresses(v.as_bytes(), &mut list);
+                    if list.is_empty() && !v.trim().is_empty() && !v.contains(':') {
+                        list.push(v.trim().to_string());
+                    }
+                    addrs.extend(list);
+                }
+                let values: Vec<String> = addrs
+                    .iter()
+                    .filter_map(|a| address::address_part(a, *part, &delim).map(str::to_string))
+                    .collect();
+                self.match_values(values, keys, mt)
+            }
+            Test::Envelope {
+                parts,
+                keys,
+                mt,
+                part,
+            } => {
+                let delim = self.ctx.recipient_delimiter.clone();
+                let mut values = Vec::new();
+                for p in self.expand_list(parts) {
+                    let addr = match p.to_ascii_lowercase().as_str() {
+                        "from" => Some(self.envelope.from.clone()),
+                        "to" => Some(self.envelope.to.clone()),
+                        "auth" => self.envelope.auth.clone(),
+                        _ => None,
+                    };
+                    let Some(addr) = addr else { continue };
+                    if addr.is_empty() {
+                        // The null reverse path: every part is the empty string.
+                        if *part == AddressPart::All {
+                            values.push(String::new());
+                        }
+                        continue;
+                    }
+                    if let Some(v) = address::address_part(&addr, *part, &delim) {
+                        values.push(v.to_string());
+                    }
+                }
+                self.match_values(values, keys, mt)
+            }
+            Test::Exists { names, mime } => {
+                let names = self.expand_list(names);
+                let parts = self.selected_parts(mime);
+                for n in &names {
+                    let mut found = false;
+                    for &p in &parts {
+                        let fields = self.message.part_fields(p);
+                        if fields.iter().any(|f| {
+                            self.message
+                                .field_name(f)
+                                .eq_ignore_ascii_case(n.as_bytes())
+                        }) {
+                            found = true;
+                            break;
+                        }
+                    }
+                    if !found {
+                        return Ok(false);
+                    }
+                }
+                Ok(true)
+            }
+            Test::Size { over, limit } => {
+                let size = self.message.size() as u64;
+                Ok(if *over { size > *limit } else { size < *limit })
+            }
+            Test::Body {
+                transform,
+                keys,
+                mt,
+            } => {
+                let values = self.body_values(transform)?;
+                self.match_values(values, keys, mt)
+            }
+            Test::Date {
+                header,
+                zone,
+                part,
+                keys,
+                mt,
+                index,
+            } => {
+                let header = self.expand(header).into_owned();
+                let part = self.expand(part).into_owned();
+                let mut values = Vec::new();
+                let raw = self.header_values(
+                    &[Value::Const(header.clone().into())],
+                    index.as_ref(),
+                    &MimeOpts::default(),
+                    false,
+                )?;
+                if let Some(v) = raw.first() {
+                    let text = if header.eq_ignore_ascii_case("received") {
+                        v.rsplit(';').next().unwrap_or("").trim().to_string()
+                    } else {
+                        v.clone()
+                    };
+                    if let Some(d) = super::date::parse_date(&text) {
+                        let zone_min = self.zone_minutes(zone, Some(d.zone))?;
+                        if let Some(v) = super::date::date_part(&d, zone_min, &part) {
+                            values.push(v);
+                        }
+                    }
+                }
+                self.match_values(values, keys, mt)
+            }
+            Test::CurrentDate {
+                zone,
+                part,
+                keys,
+                mt,
+            } => {
+                let part = self.expand(part).into_owned();
+                let zone_min = self.zone_minutes(zone, None)?;
+                let d = super::date::from_timestamp(self.ctx.now, 0);
+                let values: Vec<String> = super::date::date_part(&d, zone_min, &part)
+                    .into_iter()
+                    .collect();
+                self.match_values(values, keys, mt)
+            }
+            Test::String { sources, keys, mt } => {
+                let mut values: Vec<String> = self
+                    .expand_list(sources)
+                    .into_iter()
+                    .map(Cow::into_owned)
+                    .collect();
+                if matches!(mt.kind, MatchKind::Count(_)) {
+                    values.retain(|v| !v.is_empty());
+                }
+                self.match_values(values, keys, mt)
+            }
+            Test::HasFlag { vars, keys, mt } => {
+                let mut values = Vec::new();
+                match vars {
+                    Some(vs) => {
+                        for v in vs.iter() {
+                            values.extend(super::exec::split_flags(self.var(*v)));
+                        }
+                    }
+                    None => values.extend(self.flags.iter().cloned()),
+                }
+                self.match_values(values, keys, mt)
+            }
+            Test::MailboxExists(list) => {
+                for m in self
+                    .expand_list(list)
+                    .into_iter()
+                    .map(Cow::into_owned)
+                    .collect::<Vec<_>>()
+                {
+                    if !self.ask_bool(Question::MailboxExists(m))? {
+                        return Ok(false);
+                    }
+                }
+                Ok(true)
+            }
+            Test::Metadata {
+                mailbox,
+                annotation,
+                keys,
+                mt,
+            } => {
+                let mailbox = mailbox.as_ref().map(|m| self.expand(m).into_owned());
+                let annotation = self.expand(annotation).into_owned();
+                let values: Vec<String> = self
+                    .ask_value(Question::Metadata {
+                        mailbox,
+                        annotation,
+                    })?
+                    .into_iter()
+                    .collect();
+                self.match_values(values, keys, mt)
+            }
+            Test::MetadataExists {
+                mailbox,
+                annotations,
+            } => {
+                let mailbox = mailbox.as_ref().map(|m| self.expand(m).into_owned());
+                if let Some(m) = &mailbox
+                    && !self.ask_bool(Question::MailboxExists(m.clone()))?
+                {
+                    return Ok(false);
+                }
+                for a in self
+                    .expand_list(annotations)
+                    .into_iter()
+                    .map(Cow::into_owned)
+                    .collect::<Vec<_>>()
+                {
+                    if self
+                        .ask_value(Question::Metadata {
+                            mailbox: mailbox.clone(),
+                            annotation: a,
+                        })?
+                        .is_none()
+                    {
+                        return Ok(false);
+                    }
+                }
+                Ok(true)
+            }
+            Test::SpecialUseExists { mailbox, uses } => {
+                let mailbox = mailbox.as_ref().map(|m| self.expand(m).into_owned());
+                for u in self
+                    .expand_list(uses)
+                    .into_iter()
+                    .map(Cow::into_owned)
+                    .collect::<Vec<_>>()
+                {
+                    if !self.ask_bool(Question::SpecialUseExists {
+                        mailbox: mailbox.clone(),
+                        special_use: u,
+                    })? {
+                        return Ok(false);
+                    }
+                }
+                Ok(true)
+            }
+            Test::Environment { name, keys, mt } => {
+                let name = self.expand(name).to_ascii_lowercase();
+                let known = self
+                    .ctx
+                    .environment
+                    .iter()
+                    .find(|(n, _)| n.eq_ignore_ascii_case(&name))
+                    .map(|(_, v)| v.clone());
+                let value = match known {
+                    Some(v) => Some(v),
+                    None => self.ask_value(Question::Environment(name))?,
+                };
+                self.match_values(value.into_iter().collect(), keys, mt)
+            }
+            Test::Duplicate {
+                handle,
+                header,
+                uniqueid,
+                seconds,
+                last,
+            } => {
+                let value = match (uniqueid, header) {
+                    (Some(u), _) => Some(self.expand(u).into_owned()),
+                    (None, Some(h)) => {
+                        let h = self.expand(h).into_owned();
+                        self.first_header(&h)
+                    }
+                    (None, None) => self.first_header("message-id"),
+                };
+                let Some(value) = value else {
+                    return Ok(false);
+                };
+                let handle = handle
+                    .as_ref()
+                    .map(|h| self.expand(h).into_owned())
+                    .unwrap_or_default();
+                let id = format!("duplicate\0{handle}\0{value}");
+                let period = seconds.unwrap_or(DUPLICATE_DEFAULT_PERIOD);
+                // A second test for the same id in this run answers from the first.
+                if let Some(pos) = self.duplicates.iter().position(|d| d.id == id) {
+                    if *last {
+                        self.duplicates[pos].period = period;
+                    }
+                    return Ok(true);
+                }
+                let seen = self.ask_bool(Question::Duplicate {
+                    id: id.clone(),
+                    period,
+                })?;
+                if !seen || *last {
+                    self.duplicates.push(super::DuplicateRecord { id, period });
+                }
+                Ok(seen)
+            }
+            Test::ValidNotifyMethod(uris) => {
+                for u in self.expand_list(uris) {
+                    if crate::notify::check_method(&u).is_err() {
+                        return Ok(false);
+                    }
+                }
+                Ok(true)
+            }
+            Test::NotifyMethodCapability {
+                uri,
+                capability,
+                keys,
+                mt,
+            } => {
+                let uri = self.expand(uri);
+                if crate::notify::check_method(&uri).is_err() {
+                    return Ok(false);
+                }
+                let cap = self.expand(capability);
+                let values: Vec<String> = if cap.eq_ignore_ascii_case("online") {
+                    vec![self.ctx.notify_online.clone()]
+                } else {
+                    Vec::new()
+                };
+                self.match_values(values, keys, mt)
+            }
+            Test::SpamTest { percent, keys, mt } => {
+                let v = super::vacation::score(self, true, *percent);
+                self.match_values(vec![v], keys, mt)
+            }
+            Test::VirusTest { keys, mt } => {
+                let v = super::vacation::score(self, false, false);
+                self.match_values(vec![v], keys, mt)
+            }
+            Test::Testsuite(st) => self.suite_test(st),
+        }
+    }
+
+    fn suite_test(&mut self, st: &SuiteTest) -> Res<bool> {
+        let req = match st {
+            SuiteTest::ScriptCompile(p) => {
+                TestsuiteRequest::ScriptCompile(self.expand(p).into_owned())
+            }
+            SuiteTest::ScriptRun { append } => TestsuiteRequest::ScriptRun { append: *append },
+            SuiteTest::Multiscript(l) => TestsuiteRequest::Multiscript(
+                self.expand_list(l)
+                    .into_iter()
+                    .map(Cow::into_owned)
+                    .collect(),
+            ),
+            SuiteTest::ResultExecute => TestsuiteRequest::ResultExecute,
+            SuiteTest::Error { mt, keys, index } | SuiteTest::ResultAction { mt, keys, index } => {
+                let req = if matches!(st, SuiteTest::Error { .. }) {
+                    TestsuiteRequest::Errors
+                } else {
+                    TestsuiteRequest::ResultActions
+                };
+                let values = match self.ask(Question::Testsuite(req))? {
+                    Answer::Values(v) => v,
+                    _ => Vec::new(),
+                };
+                let values = match index {
+                    Some(i) => values
+                        .into_iter()
+                        .nth((*i as usize).saturating_sub(1))
+                        .into_iter()
+                        .collect(),
+                    None => values,
+                };
+                return self.match_values(values, keys, mt);
+            }
+        };
+        self.ask_bool(Question::Testsuite(req))
+    }
+
+    pub(crate) fn ask_bool(&mut self, q: Question) -> Res<bool> {
+        match self.ask(q)? {
+            Answer::Bool(b) => Ok(b),
+            Answer::Value(v) => Ok(v.is_some()),
+            Answer::Error(e) => Err(Flow::Error(e)),
+            _ => Ok(false),
+        }
+    }
+
+    pub(crate) fn ask_value(&mut self, q: Question) -> Res<Option<String>> {
+        match self.ask(q)? {
+            Answer::Value(v) => Ok(v),
+            Answer::Error(e) => Err(Flow::Error(e)),
+            _ => Ok(None),
+        }
+    }
+
+    fn zone_minutes(&self, zone: &Zone, original: Option<i32>) -> Res<i32> {
+        Ok(match zone {
+            Zone::Local => self.ctx.local_zone,
+            Zone::Original => original.unwrap_or(self.ctx.local_zone),
+            Zone::Fixed(v) => {
+                let z = self.expand(v);
+                crate::compile::parse_zone(&z).unwrap_or(self.ctx.local_zone)
+            }
+        })
+    }
+
+    pub(crate) fn first_header(&self, name: &str) -> Option<String> {
+        self.message
+            .fields
+            .iter()
+            .find(|f| {
+                self.message
+                    .field_name(f)
+                    .eq_ignore_ascii_case(name.as_bytes())
+            })
+            .map(|f| decode_value(self.message.bytes(&f.value)).into_owned())
+    }
+
+    /// The MIME parts a `:mime` test looks at: the current part (or the message), and with
+    /// `:anychild` its descendants too.
+    fn selected_parts(&mut self, mime: &MimeOpts) -> Vec<usize> {
+        let current = self.current_part();
+        if !mime.mime {
+            return vec![current];
+        }
+        if current != 0 || mime.anychild {
+            self.message.parts();
+        }
+        let mut out = vec![current];
+        if mime.anychild {
+            super::exec::descendants(self.message.parts_ref().unwrap_or(&[]), current, &mut out);
+        }
+        out
+    }
+
+    pub(crate) fn current_part(&self) -> usize {
+        self.loops
+            .last()
+            .and_then(|l| l.parts.get(l.pos).copied())
+            .unwrap_or(0)
+    }
+
+    /// The decoded values of the named headers, honoring `:index`/`:last` and `:mime`.
+    fn header_values(
+        &mut self,
+        names: &[Value],
+        index: Option<&Index>,
+        mime: &MimeOpts,
+        raw_addresses: bool,
+    ) -> Res<Vec<String>> {
+        let names = self
+            .expand_list(names)
+            .into_iter()
+            .map(Cow::into_owned)
+            .collect::<Vec<_>>();
+        let parts = self.selected_parts(mime);
+        let mut out = Vec::new();
+        for &p in &parts {
+            let fields: Vec<Field> = self.message.part_fields(p).into_owned();
+            for n in &names {
+                let matching: Vec<&Field> = fields
+                    .iter()
+                    .filter(|f| {
+                        self.message
+                            .field_name(f)
+                            .eq_ignore_ascii_case(n.as_bytes())
+                    })
+                    .collect();
+                let chosen: Vec<&Field> = match index {
+                    Some(ix) if ix.n > 0 => {
+                        let i = ix.n as usize - 1;
+                        let pick = if ix.last {
+                            matching.len().checked_sub(i + 1)
+                        } else {
+                            Some(i)
+                        };
+                        pick.and_then(|i| matching.get(i).copied())
+                            .into_iter()
+                            .collect()
+                    }
+                    _ => matching,
+                };
+                for f in chosen {
+                    let rawv = self.message.bytes(&f.value);
+                    if raw_addresses {
+                        // Addresses are parsed from the raw value (mail-parser decodes words).
+                        out.push(String::from_utf8_lossy(rawv).into_owned());
+                        continue;
+                    }
+                    let v = decode_value(rawv).into_owned();
+                    if mime.mime && !matches!(mime.option, MimeOption::None) {
+                        out.extend(mime_option_values(&v, &mime.option, self));
+                    } else {
+                        out.push(v);
+                    }
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    fn body_values(&mut self, transform: &BodyTransform) -> Res<Vec<String>> {
+        match transform {
+            BodyTransform::Raw => Ok(vec![
+                String::from_utf8_lossy(self.message.body()).into_owned(),
+            ]),
+            BodyTransform::Text => {
+                let parts = self.message.parts();
+                let mut out = Vec::new();
+                for p in parts {
+                    if (p.ctype == "text" || (p.ctype.is_empty() && p.children.is_empty()))
+                        && let Some(t) = &p.text
+                    {
+                        {
+                            if p.csubtype == "html" {
+                                out.push(mail_parser::decoders::html::html_to_text(t));
+                            } else {
+                                out.push(t.clone());
+                            }
+                        }
+                    }
+                }
+                Ok(out)
+            }
+            BodyTransform::Content(types) => {
+                let types: Vec<String> = self
+                    .expand_list(types)
+                    .into_iter()
+                    .map(|t| t.to_ascii_lowercase())
+                    .collect();
+                self.message.parts();
+                let parts = self.message.parts_ref().unwrap_or(&[]);
+                let mut out = Vec::new();
+                for (i, p) in parts.iter().enumerate() {
+                    let matches = types.iter().any(|t| {
+                        if t.is_empty() {
+                            return true;
+                        }
+                        match t.split_once('/') {
+                            Some((ty, sub)) => ty == p.ctype && sub == p.csubtype,
+                            None => *t == p.ctype,
+                        }
+                    });
+                    if !matches {
+                        continue;
+                    }
+                    if p.ctype == "multipart" {
+                        // The prologue and epilogue are what a multipart part has as text.
+                        continue;
+                    }
+                    if p.is_message {
+                        // The headers of the encapsulated message.
+                        if let Some(&c) = p.children.first() {
+                            let h = &parts[c];
+                            let raw = self.message.raw.get(h.header.0..h.header.1).unwrap_or(&[]);
+                            out.push(String::from_utf8_lossy(raw).into_owned());
+                        }
+                        continue;
+                    }
+                    let _ = i;
+                    if let Some(t) = &p.text {
+                        out.push(t.clone());
+                    } else if let Some(b) = &p.binary {
+                        out.push(String::from_utf8_lossy(b).into_owned());
+                    }
+                }
+                Ok(out)
+            }
+        }
+    }
+
+    /// Matches values against keys (RFC 5228 §2.7). Sets the match variables on success.
+    pub(crate) fn match_values(
+        &mut self,
+        values: Vec<String>,
+        keys: &[Value],
+        mt: &Match,
+    ) -> Res<bool> {
+        let keys: Vec<String> = keys.iter().map(|k| self.expand(k).into_owned()).collect();
+        self.steps += (values.len() * keys.len()) as u64;
+        let vars = self.has(Capability::Variables);
+        match &mt.kind {
+            MatchKind::Count(rel) => {
+                let n = values.len().to_string();
+                Ok(keys
+                    .iter()
+                    .any(|k| matching::relational(&n, k, *rel, mt.comparator)))
+            }
+            MatchKind::Value(rel) => Ok(values.iter().any(|v| {
+                keys.iter()
+                    .any(|k| matching::relational(v, k, *rel, mt.comparator))
+            })),
+            MatchKind::Is => Ok(values
+                .iter()
+                .any(|v| keys.iter().any(|k| matching::equals(v, k, mt.comparator)))),
+            MatchKind::Contains => Ok(values
+                .iter()
+                .any(|v| keys.iter().any(|k| matching::contains(v, k, mt.comparator)))),
+            MatchKind::Matches => {
+                let mut caps = Vec::new();
+                let mut steps = 0;
+                for v in &values {
+                    for k in &keys {
+                        let ok = matching::matches(
+                            v,
+                            k,
+                            mt.comparator,
+                            vars.then_some(&mut caps),
+                            &mut steps,
+                        );
+                        self.steps += steps;
+                        steps = 0;
+                        if self.steps > self.ctx.limits.max_cpu_steps {
+                            return Err(Flow::Error(
+                                "the script went over its CPU step limit while matching".into(),
+                            ));
+                        }
+                        if ok {
+                            if vars {
+                                self.match_vars = std::mem::take(&mut caps);
+                            }
+                            return Ok(true);
+                        }
+                    }
+                }
+                Ok(false)
+            }
+            MatchKind::Regex(compiled) => {
+                let owned;
+                let regexes: &[regex::Regex] = match compiled {
+                    Some(r) => r,
+                    None => {
+                        owned = keys
+                            .iter()
+                            .map(|k| build_regex(k, mt.comparator, 256 * 1024))
+                            .collect::<Result<Vec<_>, _>>()
+                            .map_err(Flow::Error)?;
+                        &owned
+                    }
+                };
+                for v in &values {
+                    self.steps += (v.len() / 32) as u64;
+                    for r in regexes {
+                        if vars {
+                            if let Some(c) = r.captures(v) {
+                                self.match_vars = c
+                                    .iter()
+                                    .map(|m| m.map_or(String::new(), |m| m.as_str().to_string()))
+                                    .collect();
+                                return Ok(true);
+                            }
+                        } else if r.is_match(v) {
+                            return Ok(true);
+                        }
+                    }
+                }
+                Ok(false)
+            }
+        }
+    }
+}
+
+/// The values `:type`, `:subtype`, `:contenttype` and `:param` take from a Content-Type
+/// (or Content-Disposition) header value (RFC 5703 §4.2).
+fn mime_option_values(v: &str, opt: &MimeOption, rt: &Runtime<'_, '_>) -> Vec<String> {
+    let mut parts = v.split(';');
+    let ct = parts.next().unwrap_or("").trim();
+    let (ty, sub) = ct
+        .split_once('/')
+        .map_or((ct, ""), |(a, b)| (a.trim(), b.trim()));
+    match opt {
+        MimeOption::None => vec![v.to_string()],
+        MimeOption::Type => vec![ty.to_string()],
+        MimeOption::Subtype => vec![sub.to_string()],
+        MimeOption::ContentType => vec![if sub.is_empty() {
+            ty.to_string()
+        } else {
+            format!("{ty}/{sub}")
+        }],
+        MimeOption::Param(names) => {
+            let names: Vec<String> = rt
+                .expand_list(names)
+                .into_iter()
+                .map(|n| n.to_ascii_lowercase())
+                .collect();
+            let mut out = Vec::new();
+            for p in parts {
+                if let Some((n, val)) = p.split_once('=') {
+                    let n = n.trim().to_ascii_lowercase();
+                    if names.contains(&n) {
+                        out.push(val.trim().trim_matches('"').to_string());
+                    }
+                }
+            }
+            out
+        }
+    }
+}

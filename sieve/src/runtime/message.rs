@@ -1,0 +1,362 @@
+//! The message under test: its top-level header fields (editable, for `editheader`), and its
+//! MIME structure, parsed by `mail-parser` only when a test needs the body or the parts.
+
+use std::borrow::Cow;
+use std::sync::Arc;
+
+use mail_parser::parsers::MessageStream;
+use mail_parser::{HeaderValue, MessageParser, MimeHeaders, PartType};
+
+/// Where a header field's bytes are.
+#[derive(Clone, Debug)]
+pub(crate) enum Bytes {
+    /// A range of the raw message.
+    Raw(u32, u32),
+    /// Added or changed by the script.
+    Owned(Arc<[u8]>),
+}
+
+/// One header field: its name and its raw value (after the colon, folding kept, without
+/// the final CRLF).
+#[derive(Clone, Debug)]
+pub(crate) struct Field {
+    pub name: Bytes,
+    pub value: Bytes,
+}
+
+/// A MIME part, its bytes as ranges of the raw message.
+#[derive(Clone, Debug, Default)]
+#[allow(dead_code)] // kept for hosts of the MIME tree and future tests
+pub(crate) struct Part {
+    pub header: (usize, usize),
+    pub body: (usize, usize),
+    pub ctype: String,
+    pub csubtype: String,
+    pub params: Vec<(String, String)>,
+    pub disposition: Option<String>,
+    pub children: Vec<usize>,
+    pub parent: Option<usize>,
+    /// Decoded text for text parts (charset converted), if text.
+    pub text: Option<String>,
+    /// Decoded bytes for non-text leaf parts.
+    pub binary: Option<Vec<u8>>,
+    pub is_message: bool,
+}
+
+#[derive(Debug)]
+pub(crate) struct Message<'m> {
+    pub raw: Cow<'m, [u8]>,
+    pub fields: Vec<Field>,
+    /// Offset of the body (after the blank line).
+    pub body_offset: usize,
+    /// Parsed MIME parts (index 0 is the message itself), when needed.
+    parts: Option<Vec<Part>>,
+    /// Bumped by every header edit.
+    pub version: u32,
+}
+
+/// Splits a header block into fields. Stops at the first empty line; returns the fields and
+/// the offset of the body.
+pub(crate) fn scan_headers(raw: &[u8], start: usize, end: usize, out: &mut Vec<Field>) -> usize {
+    let mut i = start;
+    while i < end {
+        let b = raw[i];
+        if b == b'\n' {
+            return i + 1;
+        }
+        if b == b'\r' && raw.get(i + 1) == Some(&b'\n') {
+            return i + 2;
+        }
+        // A field: name up to ':', then the value up to a line end not followed by WSP.
+        let line_end =
+            |from: usize| memchr::memchr(b'\n', &raw[from..end]).map_or(end, |p| from + p);
+        let Some(colon) = memchr::memchr2(b':', b'\n', &raw[i..end]).map(|p| i + p) else {
+            return end;
+        };
+        if raw[colon] == b'\n' {
+            // Not a header line: treat the rest as body (RFC 5322 has no such lines).
+            return i;
+        }
+        let mut name_end = colon;
+        while name_end > i && matches!(raw[name_end - 1], b' ' | b'\t') {
+            name_end -= 1;
+        }
+        let vstart = colon + 1;
+        let mut e = line_end(vstart);
+        while e + 1 < end && matches!(raw[e + 1], b' ' | b'\t') {
+            e = line_end(e + 1);
+        }
+        let mut vend = e;
+        if vend > vstart && raw[vend - 1] == b'\r' {
+            vend -= 1;
+        }
+        out.push(Field {
+            name: Bytes::Raw(i as u32, name_end as u32),
+            value: Bytes::Raw(vstart as u32, vend.max(vstart) as u32),
+        });
+        i = (e + 1).min(end);
+        if e >= end {
+            return end;
+        }
+    }
+    end
+}
+
+impl<'m> Message<'m> {
+    pub(crate) fn new(raw: Cow<'m, [u8]>) -> Self {
+        let mut fields = Vec::new();
+        let len = raw.len();
+        let body_offset = scan_headers(&raw, 0, len, &mut fields);
+        Self {
+            raw,
+            fields,
+            body_offset,
+            parts: None,
+            version: 0,
+        }
+    }
+
+    pub(crate) fn bytes<'s>(&'s self, b: &'s Bytes) -> &'s [u8] {
+        match b {
+            Bytes::Raw(s, e) => &self.raw[*s as usize..*e as usize],
+            Bytes::Owned(v) => v,
+        }
+    }
+
+    pub(crate) fn field_name<'s>(&'s self, f: &'s Field) -> &'s [u8] {
+        self.bytes(&f.name)
+    }
+
+    pub(crate) fn size(&self) -> usize {
+        if self.version == 0 {
+            return self.raw.len();
+        }
+        self.header_block().len() + self.raw.len() - self.body_offset
+    }
+
+    /// The current header block, edits applied, ending with the empty line.
+    pub(crate) fn header_block(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(self.body_offset + 64);
+        for f in &self.fields {
+            out.extend_from_slice(self.bytes(&f.name));
+            out.push(b':');
+            out.extend_from_slice(self.bytes(&f.value));
+            out.extend_from_slice(b"\r\n");
+        }
+        out.extend_from_slice(b"\r\n");
+        out
+    }
+
+    /// The whole message with edits applied.
+    pub(crate) fn current(&self) -> Cow<'_, [u8]> {
+        if self.version == 0 {
+            return Cow::Borrowed(&self.raw);
+        }
+        let mut v = self.header_block();
+        v.extend_from_slice(&self.raw[self.body_offset..]);
+        Cow::Owned(v)
+    }
+
+    pub(crate) fn body(&self) -> &[u8] {
+        &self.raw[self.body_offset.min(self.raw.len())..]
+    }
+
+    /// The MIME parts; parsed on first use.
+    pub(crate) fn parts(&mut self) -> &[Part] {
+        if self.parts.is_none() {
+            self.parts = Some(parse_parts(&self.raw));
+        }
+        self.parts.as_deref().unwrap_or(&[])
+    }
+
+    pub(crate) fn parts_ref(&self) -> Option<&[Part]> {
+        self.parts.as_deref()
+    }
+
+    /// Header fields of a MIME part (0 = the top level, with edits).
+    pub(crate) fn part_fields(&self, part: usize) -> Cow<'_, [Field]> {
+        if part == 0 {
+            return Cow::Borrowed(&self.fields);
+        }
+        let Some(p) = self.parts.as_ref().and_then(|p| p.get(part)) else {
+            return Cow::Owned(Vec::new());
+        };
+        let mut out = Vec::new();
+        scan_headers(&self.raw, p.header.0, p.header.1, &mut out);
+        Cow::Owned(out)
+    }
+}
+
+/// Unfolds, trims and decodes (RFC 2047) a raw header value.
+pub(crate) fn decode_value(raw: &[u8]) -> Cow<'_, str> {
+    let needs_unfold = memchr::memchr2(b'\r', b'\n', raw).is_some();
+    let has_encoded = memchr::memmem::find(raw, b"=?").is_some();
+    if !needs_unfold
+        && !has_encoded
+        && let Ok(s) = std::str::from_utf8(raw)
+    {
+        return Cow::Borrowed(s.trim_matches(|c| c == ' ' || c == '\t'));
+    }
+    if has_encoded {
+        let mut input = Vec::with_capacity(raw.len() + 2);
+        input.extend_from_slice(raw);
+        input.extend_from_slice(b"\r\n");
+        if let HeaderValue::Text(t) = MessageStream::new(&input).parse_unstructured() {
+            return Cow::Owned(t.trim().to_string());
+        }
+        return Cow::Owned(String::new());
+    }
+    let mut out = Vec::with_capacity(raw.len());
+    for &b in raw {
+        if b != b'\r' && b != b'\n' {
+            out.push(b);
+        }
+    }
+    let s = String::from_utf8_lossy(&out).into_owned();
+    Cow::Owned(s.trim_matches(|c| c == ' ' || c == '\t').to_string())
+}
+
+fn parse_parts(raw: &[u8]) -> Vec<Part> {
+    let Some(msg) = MessageParser::default().parse(raw) else {
+        return vec![Part {
+            header: (0, 0),
+            body: (0, raw.len()),
+            ctype: "text".into(),
+            csubtype: "plain".into(),
+            text: Some(String::from_utf8_lossy(raw).into_owned()),
+            ..Part::default()
+        }];
+    };
+    let mut out: Vec<Part> = Vec::with_capacity(msg.parts.len());
+    let mut map = vec![usize::MAX; msg.parts.len()];
+    // Walk the tree from the root so nested messages keep their place.
+    fn walk(
+        msg: &mail_parser::Message<'_>,
+        idx: u32,
+        parent: Option<usize>,
+        base: usize,
+        out: &mut Vec<Part>,
+        map: &mut Vec<usize>,
+        depth: usize,
+    ) {
+        let Some(p) = msg.parts.get(idx as usize) else {
+            return;
+        };
+        let me = out.len();
+        if let Some(m) = map.get_mut(idx as usize) {
+            *m = me;
+        }
+        let (ctype, csubtype, params) = match p.content_type() {
+            Some(ct) => (
+                ct.ctype().to_ascii_lowercase(),
+                ct.subtype().unwrap_or("").to_ascii_lowercase(),
+                ct.attributes()
+                    .map(|a| {
+                        a.iter()
+                            .map(|a| (a.name.to_ascii_lowercase(), a.value.to_string()))
+                            .collect()
+                    })
+                    .unwrap_or_default(),
+            ),
+            None => ("text".into(), "plain".into(), Vec::new()),
+        };
+        let mut part = Part {
+            header: (
+                base + p.offset_header as usize,
+                base + p.offset_body as usize,
+            ),
+            body: (base + p.offset_body as usize, base + p.offset_end as usize),
+            ctype,
+            csubtype,
+            params,
+            disposition: p
+                .content_disposition()
+                .map(|d| d.ctype().to_ascii_lowercase()),
+            parent,
+            ..Part::default()
+        };
+        match &p.body {
+            PartType::Text(t) | PartType::Html(t) => part.text = Some(t.to_string()),
+            PartType::Binary(b) | PartType::InlineBinary(b) => part.binary = Some(b.to_vec()),
+            PartType::Message(_) => part.is_message = true,
+            PartType::Multipart(_) => {}
+        }
+        out.push(part);
+        if depth > 64 {
+            return;
+        }
+        match &p.body {
+            PartType::Multipart(children) => {
+                for &c in children {
+                    let child = out.len();
+                    walk(msg, c, Some(me), base, out, map, depth + 1);
+                    if child < out.len() {
+                        out[me].children.push(child);
+                    }
+                }
+            }
+            PartType::Message(inner) => {
+                // The encapsulated message: its offsets are relative to its own raw bytes.
+                let inner_base = base + p.offset_body as usize;
+                let child = out.len();
+                walk(
+                    inner,
+                    0,
+                    Some(me),
+                    inner_base,
+                    out,
+                    &mut vec![usize::MAX; inner.parts.len()],
+                    depth + 1,
+                );
+                if child < out.len() {
+                    out[me].children.push(child);
+                }
+            }
+            _ => {}
+        }
+    }
+    walk(&msg, 0, None, 0, &mut out, &mut map, 0);
+    if out.is_empty() {
+        out.push(Part::default());
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn headers_and_body() {
+        let raw = b"From: a@b.c\r\nSubject: hello\r\n  world\r\nX-Empty:\r\n\r\nbody\r\n";
+        let m = Message::new(Cow::Borrowed(raw));
+        assert_eq!(m.fields.len(), 3);
+        assert_eq!(m.field_name(&m.fields[1]), b"Subject");
+        assert_eq!(decode_value(m.bytes(&m.fields[1].value)), "hello  world");
+        assert_eq!(decode_value(m.bytes(&m.fields[2].value)), "");
+        assert_eq!(m.body(), b"body\r\n");
+        let m = Message::new(Cow::Borrowed(b"Subject: x\nTo: y\n\nb"));
+        assert_eq!(m.fields.len(), 2);
+        assert_eq!(m.body(), b"b");
+        let m = Message::new(Cow::Borrowed(b"Subject: x"));
+        assert_eq!(m.fields.len(), 1);
+        assert_eq!(m.body(), b"");
+    }
+
+    #[test]
+    fn encoded_words() {
+        assert_eq!(decode_value(b" =?utf-8?q?caf=C3=A9?= "), "caf\u{e9}");
+    }
+
+    #[test]
+    fn mime_tree() {
+        let raw = b"Content-Type: multipart/mixed; boundary=\"b\"\r\n\r\n--b\r\nContent-Type: text/plain\r\n\r\nhello\r\n--b\r\nContent-Type: text/html\r\n\r\n<b>hi</b>\r\n--b--\r\n";
+        let mut m = Message::new(Cow::Borrowed(raw));
+        let parts = m.parts();
+        assert_eq!(parts.len(), 3);
+        assert_eq!(parts[0].ctype, "multipart");
+        assert_eq!(parts[0].children, [1, 2]);
+        assert_eq!(parts[1].text.as_deref().map(str::trim_end), Some("hello"));
+        assert_eq!(parts[2].csubtype, "html");
+    }
+}
