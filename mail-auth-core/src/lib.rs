@@ -25,6 +25,9 @@
 //! - [`spf`]: SPF (RFC 7208) record parser and `check_host()` evaluator with every
 //!   mechanism, modifier, macro and limit, and the `Received-SPF` header (passes all 203
 //!   tests of the openspf RFC 7208 suite).
+//! - [`dmarc`]: DMARC policy records, discovery by the RFC 9989 tree walk (`psd`, `np`, `t`)
+//!   or the RFC 7489 public-suffix mode, strict/relaxed alignment over plain SPF/DKIM
+//!   inputs, zero or several From domains, and report-destination verification.
 //! - [`dkim::canon`]: DKIM canonicalization (RFC 6376 §3.4), `simple` and `relaxed`, for
 //!   header fields and for bodies. The body canonicalizer streams: it takes the body in
 //!   chunks of any size, keeps O(1) state, and applies an `l=` length limit to the
@@ -55,5 +58,6 @@
 #![forbid(unsafe_code)]
 
 pub mod dkim;
+pub mod dmarc;
 pub mod dns;
 pub mod spf;
