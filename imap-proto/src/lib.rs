@@ -40,4 +40,8 @@
 //! | `tokio` | off | the thin tokio adapter; without it the crate depends on no async runtime |
 #![forbid(unsafe_code)]
 
+pub mod codec;
+pub mod error;
+pub mod fragment;
+pub mod types;
 pub mod utf7;

@@ -1,0 +1,807 @@
+//! The parser: a recursive-descent cursor over one message's bytes.
+//!
+//! It is written by hand rather than with nom combinators because the grammar is the product
+//! and speed is a goal (see the commit message and `benches/benches/imap.rs`): one pass, no
+//! backtracking except one-byte lookahead, borrowed output, and running out of input is its own
+//! outcome (`Incomplete`) rather than a failure, so truncation is never mistaken for an error.
+
+pub(crate) mod body;
+pub(crate) mod command;
+pub(crate) mod response;
+
+use std::borrow::Cow;
+use std::num::{NonZeroU32, NonZeroU64};
+
+use crate::codec::DecodeOptions;
+use crate::error::ParseError;
+use crate::types::core::{
+    Atom, C_ASTRING, C_ATOM, C_LIST, C_TAG, IString, LiteralMode, StrForm, Tag, Text, is,
+};
+use crate::types::datetime::{Date, DateTime, MONTHS};
+use crate::types::flag::{Flag, FlagFetch, FlagPerm, MailboxAttr};
+use crate::types::mailbox::{ListMailbox, Mailbox};
+use crate::types::sequence::{SeqNum, Sequence, SequenceSet};
+
+/// Why a parse stopped.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum PErr {
+    /// The input ended before the message did.
+    Incomplete,
+    /// A literal header ended the input: the data has not been sent yet.
+    Literal { length: u32, mode: LiteralMode },
+    /// The grammar is broken at `offset`.
+    Fail {
+        offset: usize,
+        expected: &'static str,
+    },
+}
+
+impl PErr {
+    pub(crate) fn into_parse_error(self) -> ParseError {
+        match self {
+            Self::Fail { offset, expected } => ParseError { offset, expected },
+            Self::Incomplete | Self::Literal { .. } => ParseError {
+                offset: usize::MAX,
+                expected: "a complete message",
+            },
+        }
+    }
+}
+
+pub(crate) type R<T> = Result<T, PErr>;
+
+pub(crate) struct P<'a> {
+    pub(crate) b: &'a [u8],
+    pub(crate) i: usize,
+    depth: u32,
+    pub(crate) opts: DecodeOptions,
+}
+
+/// Uppercases a short word into `buf` for `match`ing against keywords.
+#[inline]
+pub(crate) fn up<'x>(w: &[u8], buf: &'x mut [u8; 32]) -> &'x [u8] {
+    if w.len() > 32 {
+        return &[];
+    }
+    for (d, s) in buf.iter_mut().zip(w) {
+        *d = s.to_ascii_uppercase();
+    }
+    &buf[..w.len()]
+}
+
+impl<'a> P<'a> {
+    pub(crate) fn new(b: &'a [u8], opts: DecodeOptions) -> Self {
+        Self {
+            b,
+            i: 0,
+            depth: 0,
+            opts,
+        }
+    }
+
+    #[inline]
+    pub(crate) fn fail<T>(&self, expected: &'static str) -> R<T> {
+        Err(PErr::Fail {
+            offset: self.i,
+            expected,
+        })
+    }
+
+    #[inline]
+    pub(crate) fn peek(&self) -> R<u8> {
+        self.b.get(self.i).copied().ok_or(PErr::Incomplete)
+    }
+
+    #[inline]
+    pub(crate) fn peek_is(&self, c: u8) -> R<bool> {
+        Ok(self.peek()? == c)
+    }
+
+    #[inline]
+    pub(crate) fn byte(&mut self, c: u8, what: &'static str) -> R<()> {
+        if self.peek()? == c {
+            self.i += 1;
+            Ok(())
+        } else {
+            self.fail(what)
+        }
+    }
+
+    #[inline]
+    pub(crate) fn sp(&mut self) -> R<()> {
+        self.byte(b' ', "SP")?;
+        if self.opts.quirk_extra_spaces {
+            while self.peek_is(b' ')? {
+                self.i += 1;
+            }
+        }
+        Ok(())
+    }
+
+    /// Consumes `c` if it is next.
+    #[inline]
+    pub(crate) fn eat(&mut self, c: u8) -> R<bool> {
+        if self.peek()? == c {
+            self.i += 1;
+            Ok(true)
+        } else {
+            Ok(false)
+        }
+    }
+
+    pub(crate) fn crlf(&mut self) -> R<()> {
+        match self.peek()? {
+            b'\r' => {
+                self.i += 1;
+                self.byte(b'\n', "LF")
+            }
+            b'\n' if self.opts.crlf_relaxed => {
+                self.i += 1;
+                Ok(())
+            }
+            _ => self.fail("CRLF"),
+        }
+    }
+
+    pub(crate) fn enter(&mut self) -> R<()> {
+        self.depth += 1;
+        if self.depth > self.opts.max_depth {
+            return self.fail("less nesting");
+        }
+        Ok(())
+    }
+
+    pub(crate) fn leave(&mut self) {
+        self.depth -= 1;
+    }
+
+    /// Takes a non-empty run of bytes of `class`. Reaching the end is `Incomplete` (the run
+    /// might go on).
+    #[inline]
+    pub(crate) fn run(&mut self, class: u8, what: &'static str) -> R<&'a [u8]> {
+        let start = self.i;
+        let rest = &self.b[start..];
+        match rest.iter().position(|&c| !is(c, class)) {
+            Some(0) => self.fail(what),
+            Some(n) => {
+                self.i += n;
+                Ok(&rest[..n])
+            }
+            None => Err(PErr::Incomplete),
+        }
+    }
+
+    /// A run of bytes matching `f`, possibly empty; end of input is `Incomplete`.
+    #[inline]
+    pub(crate) fn take_while(&mut self, f: impl Fn(u8) -> bool) -> R<&'a [u8]> {
+        let start = self.i;
+        let rest = &self.b[start..];
+        match rest.iter().position(|&c| !f(c)) {
+            Some(n) => {
+                self.i += n;
+                Ok(&rest[..n])
+            }
+            None => Err(PErr::Incomplete),
+        }
+    }
+
+    /// A word of letters, digits, `.`, `-`, `=` (keyword-like tokens).
+    #[inline]
+    pub(crate) fn word(&mut self) -> R<&'a [u8]> {
+        let w =
+            self.take_while(|c| c.is_ascii_alphanumeric() || matches!(c, b'.' | b'-' | b'='))?;
+        if w.is_empty() {
+            return self.fail("a keyword");
+        }
+        Ok(w)
+    }
+
+    /// Matches `kw` (upper case ASCII) case-insensitively.
+    pub(crate) fn kw(&mut self, kw: &'static [u8]) -> R<()> {
+        let rest = &self.b[self.i..];
+        let n = kw.len().min(rest.len());
+        if !rest[..n].eq_ignore_ascii_case(&kw[..n]) {
+            return Err(PErr::Fail {
+                offset: self.i,
+                expected: std::str::from_utf8(kw).unwrap_or("keyword"),
+            });
+        }
+        if n < kw.len() {
+            return Err(PErr::Incomplete);
+        }
+        self.i += kw.len();
+        Ok(())
+    }
+
+    /// Whether `kw` comes next (case-insensitive), without consuming; `Incomplete` if the
+    /// input ends inside a matching prefix.
+    pub(crate) fn looking_at(&self, kw: &[u8]) -> R<bool> {
+        let rest = &self.b[self.i..];
+        let n = kw.len().min(rest.len());
+        if !rest[..n].eq_ignore_ascii_case(&kw[..n]) {
+            return Ok(false);
+        }
+        if n < kw.len() {
+            return Err(PErr::Incomplete);
+        }
+        Ok(true)
+    }
+
+    pub(crate) fn digits(&mut self) -> R<&'a [u8]> {
+        let d = self.take_while(|c| c.is_ascii_digit())?;
+        if d.is_empty() {
+            return self.fail("a number");
+        }
+        Ok(d)
+    }
+
+    pub(crate) fn number(&mut self) -> R<u32> {
+        let start = self.i;
+        let d = self.digits()?;
+        let mut v: u32 = 0;
+        for &c in d {
+            v = match v
+                .checked_mul(10)
+                .and_then(|v| v.checked_add(u32::from(c - b'0')))
+            {
+                Some(v) => v,
+                None => {
+                    return Err(PErr::Fail {
+                        offset: start,
+                        expected: "a 32-bit number",
+                    });
+                }
+            };
+        }
+        Ok(v)
+    }
+
+    pub(crate) fn number64(&mut self) -> R<u64> {
+        let start = self.i;
+        let d = self.digits()?;
+        let mut v: u64 = 0;
+        for &c in d {
+            v = match v
+                .checked_mul(10)
+                .and_then(|v| v.checked_add(u64::from(c - b'0')))
+            {
+                // number64 is limited to 2^63-1 (RFC 9051 §9).
+                Some(v) if i64::try_from(v).is_ok() => v,
+                _ => {
+                    return Err(PErr::Fail {
+                        offset: start,
+                        expected: "a 63-bit number",
+                    });
+                }
+            };
+        }
+        Ok(v)
+    }
+
+    pub(crate) fn nz_number(&mut self) -> R<NonZeroU32> {
+        let start = self.i;
+        let n = self.number()?;
+        NonZeroU32::new(n).ok_or(PErr::Fail {
+            offset: start,
+            expected: "a non-zero number",
+        })
+    }
+
+    pub(crate) fn nz_number64(&mut self) -> R<NonZeroU64> {
+        let start = self.i;
+        let n = self.number64()?;
+        NonZeroU64::new(n).ok_or(PErr::Fail {
+            offset: start,
+            expected: "a non-zero number",
+        })
+    }
+
+    pub(crate) fn tag(&mut self) -> R<Tag<'a>> {
+        let t = self.run(C_TAG, "a tag")?;
+        Ok(Tag::unvalidated(ascii(t)))
+    }
+
+    pub(crate) fn atom(&mut self) -> R<Atom<'a>> {
+        let a = self.run(C_ATOM, "an atom")?;
+        Ok(Atom::unvalidated(ascii(a)))
+    }
+
+    /// Rest of the line as text (no CRLF consumed). Invalid UTF-8 is replaced: the text is
+    /// free-form and never interpreted (IMAP-025).
+    pub(crate) fn text(&mut self) -> R<Text<'a>> {
+        let rest = &self.b[self.i..];
+        let Some(n) = memchr::memchr2(b'\r', b'\n', rest) else {
+            return Err(PErr::Incomplete);
+        };
+        let t = &rest[..n];
+        if memchr::memchr(0, t).is_some() {
+            return self.fail("text without NUL");
+        }
+        self.i += n;
+        Ok(match std::str::from_utf8(t) {
+            Ok(s) => Text::unvalidated(s),
+            Err(_) => Text(Cow::Owned(String::from_utf8_lossy(t).into_owned())),
+        })
+    }
+
+    /// `quoted = DQUOTE *QUOTED-CHAR DQUOTE`; UTF-8 allowed (RFC 9051).
+    pub(crate) fn quoted(&mut self) -> R<IString<'a>> {
+        let start = self.i;
+        self.byte(b'"', "DQUOTE")?;
+        let body = self.i;
+        let rest = &self.b[body..];
+        // Fast path: no escapes.
+        let mut owned: Option<Vec<u8>> = None;
+        let mut seg = 0;
+        let mut j = 0;
+        loop {
+            let Some(k) = memchr::memchr3(b'"', b'\\', b'\r', &rest[j..]) else {
+                // Also catch LF/NUL inside a truncated string early.
+                if rest[j..].iter().any(|&c| c == b'\n' || c == 0) {
+                    return self.fail("QUOTED-CHAR");
+                }
+                return Err(PErr::Incomplete);
+            };
+            let p = j + k;
+            match rest[p] {
+                b'"' => {
+                    let raw = &rest[seg..p];
+                    check_quoted_run(raw).map_err(|o| PErr::Fail {
+                        offset: body + seg + o,
+                        expected: "QUOTED-CHAR",
+                    })?;
+                    self.i = body + p + 1;
+                    return Ok(match owned {
+                        None => IString::unvalidated(raw, StrForm::Quoted),
+                        Some(mut v) => {
+                            v.extend_from_slice(raw);
+                            IString::unvalidated_owned(v, StrForm::Quoted)
+                        }
+                    });
+                }
+                b'\\' => {
+                    let raw = &rest[seg..p];
+                    check_quoted_run(raw).map_err(|o| PErr::Fail {
+                        offset: body + seg + o,
+                        expected: "QUOTED-CHAR",
+                    })?;
+                    let Some(&esc) = rest.get(p + 1) else {
+                        return Err(PErr::Incomplete);
+                    };
+                    if esc != b'"' && esc != b'\\' {
+                        return Err(PErr::Fail {
+                            offset: body + p + 1,
+                            expected: "\\\" or \\\\",
+                        });
+                    }
+                    let v = owned.get_or_insert_with(Vec::new);
+                    v.extend_from_slice(raw);
+                    v.push(esc);
+                    seg = p + 2;
+                    j = p + 2;
+                }
+                _ => {
+                    let _ = start;
+                    return Err(PErr::Fail {
+                        offset: body + p,
+                        expected: "QUOTED-CHAR",
+                    });
+                }
+            }
+        }
+    }
+
+    /// `literal = "{" number64 ["+"] "}" CRLF *CHAR8` (also `~{` literal8 when `binary`).
+    /// Returns the data, the mode, and whether it was a literal8.
+    pub(crate) fn literal_any(&mut self, allow8: bool) -> R<(&'a [u8], LiteralMode, bool)> {
+        let binary = if self.peek()? == b'~' {
+            if !allow8 {
+                return self.fail("a literal");
+            }
+            self.i += 1;
+            true
+        } else {
+            false
+        };
+        self.byte(b'{', "{")?;
+        let length = self.number()?;
+        let mode = if self.eat(b'+')? {
+            LiteralMode::NonSync
+        } else {
+            LiteralMode::Sync
+        };
+        self.byte(b'}', "}")?;
+        self.crlf()?;
+        let avail = self.b.len() - self.i;
+        if (avail as u64) < u64::from(length) {
+            return Err(if avail == 0 {
+                PErr::Literal { length, mode }
+            } else {
+                PErr::Incomplete
+            });
+        }
+        let data = &self.b[self.i..self.i + length as usize];
+        if !binary && memchr::memchr(0, data).is_some() {
+            return self.fail("a literal without NUL (use literal8)");
+        }
+        self.i += length as usize;
+        Ok((data, mode, binary))
+    }
+
+    pub(crate) fn literal(&mut self) -> R<IString<'a>> {
+        let (data, mode, _) = self.literal_any(false)?;
+        Ok(IString::unvalidated(data, StrForm::Literal(mode)))
+    }
+
+    /// `string = quoted / literal`
+    pub(crate) fn string(&mut self) -> R<IString<'a>> {
+        match self.peek()? {
+            b'"' => self.quoted(),
+            b'{' => self.literal(),
+            _ => self.fail("a string"),
+        }
+    }
+
+    /// `astring = 1*ASTRING-CHAR / string`
+    pub(crate) fn astring(&mut self) -> R<IString<'a>> {
+        match self.peek()? {
+            b'"' => self.quoted(),
+            b'{' => self.literal(),
+            _ => {
+                let a = self.run(C_ASTRING, "an astring")?;
+                Ok(IString::unvalidated(a, StrForm::Atom))
+            }
+        }
+    }
+
+    /// `nil` (case-insensitive), followed by a non-atom byte.
+    pub(crate) fn is_nil(&self) -> R<bool> {
+        if !self.looking_at(b"NIL")? {
+            return Ok(false);
+        }
+        match self.b.get(self.i + 3) {
+            None => Err(PErr::Incomplete),
+            Some(&c) => Ok(!is(c, C_ASTRING)),
+        }
+    }
+
+    /// `nstring = string / nil`
+    pub(crate) fn nstring(&mut self) -> R<Option<IString<'a>>> {
+        if self.is_nil()? {
+            self.i += 3;
+            return Ok(None);
+        }
+        self.string().map(Some)
+    }
+
+    pub(crate) fn mailbox(&mut self) -> R<Mailbox<'a>> {
+        self.astring().map(Mailbox::new)
+    }
+
+    /// `list-mailbox = 1*list-char / string`
+    pub(crate) fn list_mailbox(&mut self) -> R<ListMailbox<'a>> {
+        match self.peek()? {
+            b'"' | b'{' => self.string().map(ListMailbox::new),
+            _ => {
+                let a = self.run(C_LIST, "a list pattern")?;
+                Ok(ListMailbox::new(IString::unvalidated(a, StrForm::Atom)))
+            }
+        }
+    }
+
+    /// `"(" [x *(SP x)] ")"`
+    pub(crate) fn paren_list<T>(&mut self, mut item: impl FnMut(&mut Self) -> R<T>) -> R<Vec<T>> {
+        self.byte(b'(', "(")?;
+        let mut v = Vec::new();
+        if self.eat(b')')? {
+            return Ok(v);
+        }
+        loop {
+            v.push(item(self)?);
+            match self.peek()? {
+                b' ' => {
+                    self.i += 1;
+                    if self.opts.quirk_trailing_space && self.peek()? == b')' {
+                        self.i += 1;
+                        return Ok(v);
+                    }
+                }
+                b')' => {
+                    self.i += 1;
+                    return Ok(v);
+                }
+                _ => return self.fail("SP or )"),
+            }
+        }
+    }
+
+    /// A non-empty parenthesized list.
+    pub(crate) fn paren_list1<T>(
+        &mut self,
+        item: impl FnMut(&mut Self) -> R<T>,
+    ) -> R<crate::types::core::Vec1<T>> {
+        let start = self.i;
+        let v = self.paren_list(item)?;
+        crate::types::core::Vec1::try_from(v).map_err(|_| PErr::Fail {
+            offset: start,
+            expected: "a non-empty list",
+        })
+    }
+
+    /// `flag`: `\Answered` ... / `\atom` / keyword atom. `\*` and `\Recent` are not flags.
+    pub(crate) fn flag(&mut self) -> R<Flag<'a>> {
+        if self.eat(b'\\')? {
+            let a = self.atom()?;
+            if a.eq_ignore_case("Recent") {
+                return self.fail("a flag other than \\Recent");
+            }
+            Ok(Flag::system(a))
+        } else {
+            Ok(Flag::Keyword(self.atom()?))
+        }
+    }
+
+    pub(crate) fn flag_fetch(&mut self) -> R<FlagFetch<'a>> {
+        if self.peek()? == b'\\' {
+            let save = self.i;
+            self.i += 1;
+            let a = self.atom()?;
+            if a.eq_ignore_case("Recent") {
+                return Ok(FlagFetch::Recent);
+            }
+            self.i = save;
+        }
+        Ok(FlagFetch::Flag(self.flag()?))
+    }
+
+    pub(crate) fn flag_perm(&mut self) -> R<FlagPerm<'a>> {
+        if self.looking_at(b"\\*")? {
+            self.i += 2;
+            return Ok(FlagPerm::Asterisk);
+        }
+        Ok(FlagPerm::Flag(self.flag()?))
+    }
+
+    pub(crate) fn mailbox_attr(&mut self) -> R<MailboxAttr<'a>> {
+        self.byte(b'\\', "\\")?;
+        Ok(MailboxAttr::from_name(self.atom()?))
+    }
+
+    /// `seq-number = nz-number / "*"`
+    fn seq_num(&mut self, allow_star: bool) -> R<SeqNum> {
+        if allow_star && self.eat(b'*')? {
+            return Ok(SeqNum::Largest);
+        }
+        Ok(SeqNum::Value(self.nz_number()?))
+    }
+
+    /// `sequence-set`; `$` if `allow_saved`; `*` if `allow_star`.
+    pub(crate) fn sequence_set(&mut self, allow_star: bool, allow_saved: bool) -> R<SequenceSet> {
+        if allow_saved && self.eat(b'$')? {
+            return Ok(SequenceSet::Saved);
+        }
+        let mut v = Vec::new();
+        loop {
+            let a = self.seq_num(allow_star)?;
+            let item = if self.eat(b':')? {
+                Sequence::Range(a, self.seq_num(allow_star)?)
+            } else {
+                Sequence::Single(a)
+            };
+            v.push(item);
+            if !self.eat(b',')? {
+                break;
+            }
+        }
+        Ok(SequenceSet::Set(crate::types::core::Vec1::unvalidated(v)))
+    }
+
+    fn two_digits(&mut self) -> R<u8> {
+        let a = self.peek()?;
+        self.i += 1;
+        let b = self.peek()?;
+        self.i += 1;
+        if !a.is_ascii_digit() || !b.is_ascii_digit() {
+            self.i -= 2;
+            return self.fail("two digits");
+        }
+        Ok((a - b'0') * 10 + (b - b'0'))
+    }
+
+    fn month(&mut self) -> R<u8> {
+        if self.b.len() < self.i + 3 {
+            return Err(PErr::Incomplete);
+        }
+        let m = &self.b[self.i..self.i + 3];
+        for (k, name) in MONTHS.iter().enumerate() {
+            if m.eq_ignore_ascii_case(name.as_bytes()) {
+                self.i += 3;
+                return Ok(k as u8 + 1);
+            }
+        }
+        self.fail("a month")
+    }
+
+    fn year(&mut self) -> R<u16> {
+        let a = u16::from(self.two_digits()?);
+        let b = u16::from(self.two_digits()?);
+        Ok(a * 100 + b)
+    }
+
+    /// `date-time` (with the quotes).
+    pub(crate) fn date_time(&mut self) -> R<DateTime> {
+        let start = self.i;
+        self.byte(b'"', "DQUOTE")?;
+        // date-day-fixed = (SP DIGIT) / 2DIGIT
+        let day = if self.eat(b' ')? {
+            let d = self.peek()?;
+            if !d.is_ascii_digit() {
+                return self.fail("a digit");
+            }
+            self.i += 1;
+            d - b'0'
+        } else {
+            self.two_digits()?
+        };
+        self.byte(b'-', "-")?;
+        let month = self.month()?;
+        self.byte(b'-', "-")?;
+        let year = self.year()?;
+        self.sp()?;
+        let h = self.two_digits()?;
+        self.byte(b':', ":")?;
+        let m = self.two_digits()?;
+        self.byte(b':', ":")?;
+        let s = self.two_digits()?;
+        self.sp()?;
+        let sign = self.peek()?;
+        if sign != b'+' && sign != b'-' {
+            return self.fail("+ or -");
+        }
+        self.i += 1;
+        let zh = i16::from(self.two_digits()?);
+        let zm = i16::from(self.two_digits()?);
+        self.byte(b'"', "DQUOTE")?;
+        let mut off = zh * 60 + zm;
+        if sign == b'-' {
+            off = -off;
+        }
+        let date = Date::new(year, month, day).map_err(|_| PErr::Fail {
+            offset: start,
+            expected: "a valid date",
+        })?;
+        DateTime::new(date, h, m, s, off).map_err(|_| PErr::Fail {
+            offset: start,
+            expected: "a valid date-time",
+        })
+    }
+
+    /// `date = date-text / DQUOTE date-text DQUOTE`, `date-text = date-day "-" date-month "-"
+    /// date-year`, `date-day = 1*2DIGIT`.
+    pub(crate) fn date(&mut self) -> R<Date> {
+        let start = self.i;
+        let quoted = self.eat(b'"')?;
+        let d = self.digits()?;
+        if d.len() > 2 {
+            return self.fail("a day");
+        }
+        let day = d.iter().fold(0u8, |a, &c| a * 10 + (c - b'0'));
+        self.byte(b'-', "-")?;
+        let month = self.month()?;
+        self.byte(b'-', "-")?;
+        let year = self.year()?;
+        if quoted {
+            self.byte(b'"', "DQUOTE")?;
+        }
+        Date::new(year, month, day).map_err(|_| PErr::Fail {
+            offset: start,
+            expected: "a valid date",
+        })
+    }
+
+    /// A quoted single character or NIL (hierarchy delimiter).
+    pub(crate) fn delimiter(&mut self) -> R<Option<char>> {
+        if self.is_nil()? {
+            self.i += 3;
+            return Ok(None);
+        }
+        let start = self.i;
+        let s = self.quoted()?;
+        let b = s.as_bytes();
+        let c = std::str::from_utf8(b).ok().and_then(|s| {
+            let mut it = s.chars();
+            let c = it.next()?;
+            it.next().is_none().then_some(c)
+        });
+        c.map(Some).ok_or(PErr::Fail {
+            offset: start,
+            expected: "one quoted character",
+        })
+    }
+
+    /// Charset: atom or quoted string (`charset = atom / quoted`).
+    pub(crate) fn charset(&mut self) -> R<IString<'a>> {
+        if self.peek()? == b'"' {
+            self.quoted()
+        } else {
+            let a = self.run(C_ATOM, "a charset")?;
+            Ok(IString::unvalidated(a, StrForm::Atom))
+        }
+    }
+
+    pub(crate) fn at_end(&self) -> bool {
+        self.i >= self.b.len()
+    }
+}
+
+/// Checks a run inside a quoted string: QUOTED-CHAR or UTF-8; returns the bad offset.
+fn check_quoted_run(raw: &[u8]) -> Result<(), usize> {
+    let mut high = false;
+    for (k, &c) in raw.iter().enumerate() {
+        if c == 0 || c == b'\n' || c == b'\r' {
+            return Err(k);
+        }
+        high |= c >= 0x80;
+    }
+    if high && let Err(e) = std::str::from_utf8(raw) {
+        return Err(e.valid_up_to());
+    }
+    Ok(())
+}
+
+/// The bytes of a run already checked to be 7-bit.
+#[inline]
+pub(crate) fn ascii(b: &[u8]) -> &str {
+    debug_assert!(b.is_ascii());
+    std::str::from_utf8(b).unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn p(b: &[u8]) -> P<'_> {
+        P::new(b, DecodeOptions::default())
+    }
+
+    #[test]
+    fn primitives() {
+        assert_eq!(p(b"123 ").number(), Ok(123));
+        assert_eq!(p(b"123").number(), Err(PErr::Incomplete));
+        assert!(matches!(
+            p(b"99999999999 ").number(),
+            Err(PErr::Fail { .. })
+        ));
+        assert_eq!(p(b"\"a\\\"b\" ").quoted().unwrap().as_bytes(), b"a\"b");
+        assert_eq!(p(b"\"ab").quoted(), Err(PErr::Incomplete));
+        assert!(matches!(p(b"\"a\rb\"").quoted(), Err(PErr::Fail { .. })));
+        assert!(matches!(p(b"\"a\\nb\"").quoted(), Err(PErr::Fail { .. })));
+        assert_eq!(p(b"{3}\r\nabc").literal().unwrap().as_bytes(), b"abc");
+        assert_eq!(
+            p(b"{3}\r\n").literal(),
+            Err(PErr::Literal {
+                length: 3,
+                mode: LiteralMode::Sync
+            })
+        );
+        assert_eq!(p(b"{3+}\r\na").literal(), Err(PErr::Incomplete));
+        assert!(matches!(
+            p(b"{3}\r\na\0c").literal(),
+            Err(PErr::Fail { .. })
+        ));
+        assert_eq!(p(b"NIL ").nstring(), Ok(None));
+        assert_eq!(p(b"NILS ").astring().unwrap().as_bytes(), b"NILS");
+        assert_eq!(p(b"NI").nstring(), Err(PErr::Incomplete));
+        let d = p(b"\"17-Jul-1996 02:44:25 -0700\"").date_time().unwrap();
+        assert_eq!(d.to_wire(), "17-Jul-1996 02:44:25 -0700");
+        let d = p(b"\" 7-Feb-1994 21:52:25 -0800\"").date_time().unwrap();
+        assert_eq!(d.date().day(), 7);
+        assert!(p(b"\"31-Feb-1994 21:52:25 -0800\"").date_time().is_err());
+        assert_eq!(p(b"1-Feb-1994 ").date().unwrap().day(), 1);
+        let s = p(b"1:*,3 ").sequence_set(true, true).unwrap();
+        assert!(p(b"1,$ ").sequence_set(true, true).is_err());
+        assert_eq!(s.items().unwrap().len(), 2);
+        assert_eq!(p(b"$ ").sequence_set(true, true), Ok(SequenceSet::Saved));
+        assert!(p(b"0 ").sequence_set(true, true).is_err());
+    }
+}

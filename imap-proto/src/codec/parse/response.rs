@@ -1,0 +1,580 @@
+//! Response grammar: greeting, status responses and codes, untagged data, continuations.
+
+use std::borrow::Cow;
+
+use super::{P, PErr, R, up};
+use crate::types::core::{Atom, C_ATOM, Text, Vec1};
+use crate::types::response::{
+    Code, ContinueReq, Data, ExtValue, Greeting, ListData, NamespaceDesc, QuotaResource, Response,
+    SIMPLE_CODES, StatusKind, StatusResponse, StatusValue, Thread,
+};
+use crate::types::search::SearchReturnData;
+
+/// `greeting = "*" SP (resp-cond-auth / resp-cond-bye) CRLF`
+pub(crate) fn greeting<'a>(p: &mut P<'a>) -> R<Greeting<'a>> {
+    p.byte(b'*', "*")?;
+    p.sp()?;
+    let w = p.run(C_ATOM, "OK, PREAUTH or BYE")?;
+    let mut buf = [0u8; 32];
+    let kind = match up(w, &mut buf) {
+        b"OK" => StatusKind::Ok,
+        b"PREAUTH" => StatusKind::PreAuth,
+        b"BYE" => StatusKind::Bye,
+        _ => {
+            p.i -= w.len();
+            return p.fail("OK, PREAUTH or BYE");
+        }
+    };
+    let (code, text) = resp_text(p)?;
+    p.crlf()?;
+    Ok(Greeting { kind, code, text })
+}
+
+/// `response = continue-req / response-data / response-tagged` (one message).
+pub(crate) fn response<'a>(p: &mut P<'a>) -> R<Response<'a>> {
+    let r = match p.peek()? {
+        b'+' => {
+            p.i += 1;
+            let (code, text) = resp_text(p)?;
+            Response::Continue(ContinueReq { code, text })
+        }
+        b'*' => {
+            p.i += 1;
+            p.sp()?;
+            untagged(p)?
+        }
+        _ => {
+            let tag = p.tag()?;
+            p.sp()?;
+            let w = p.run(C_ATOM, "OK, NO or BAD")?;
+            let mut buf = [0u8; 32];
+            let kind = match up(w, &mut buf) {
+                b"OK" => StatusKind::Ok,
+                b"NO" => StatusKind::No,
+                b"BAD" => StatusKind::Bad,
+                _ => {
+                    p.i -= w.len();
+                    return p.fail("OK, NO or BAD");
+                }
+            };
+            let (code, text) = resp_text(p)?;
+            Response::Status(StatusResponse {
+                tag: Some(tag),
+                kind,
+                code,
+                text,
+            })
+        }
+    };
+    p.crlf()?;
+    Ok(r)
+}
+
+/// `[SP] ["[" resp-text-code "]" [SP]] [text]`, up to (not including) CRLF.
+///
+/// The leading SP is required by the grammar but often missing after a bare `+` or a bare
+/// status keyword (`a OK\r\n`), which is unambiguous, so both are accepted.
+fn resp_text<'a>(p: &mut P<'a>) -> R<(Option<Code<'a>>, Text<'a>)> {
+    if !p.eat(b' ')? {
+        return match p.peek()? {
+            b'\r' | b'\n' => Ok((None, Text::empty())),
+            _ => p.fail("SP"),
+        };
+    }
+    if p.peek_is(b'[')? {
+        let save = p.i;
+        p.i += 1;
+        match code_then_sp(p) {
+            Ok(code) => return Ok((Some(code), p.text()?)),
+            Err(PErr::Fail { .. }) => {
+                // Not a valid code: the bracket is part of the free-form text.
+                p.i = save;
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    Ok((None, p.text()?))
+}
+
+/// `resp-text-code "]"` followed by SP (text follows) or the line end (no text).
+fn code_then_sp<'a>(p: &mut P<'a>) -> R<Code<'a>> {
+    let code = resp_code(p)?;
+    p.byte(b']', "]")?;
+    if !p.eat(b' ')? && !matches!(p.peek()?, b'\r' | b'\n') {
+        return p.fail("SP");
+    }
+    Ok(code)
+}
+
+#[allow(clippy::too_many_lines)]
+fn resp_code<'a>(p: &mut P<'a>) -> R<Code<'a>> {
+    let name = p.atom()?;
+    let mut buf = [0u8; 32];
+    let upper = up(name.as_str().as_bytes(), &mut buf);
+    for (n, c) in SIMPLE_CODES {
+        if upper == n.as_bytes() {
+            return Ok(c.clone());
+        }
+    }
+    Ok(match upper {
+        b"BADCHARSET" => {
+            let mut v = Vec::new();
+            if p.eat(b' ')? {
+                v = p.paren_list(P::charset)?;
+                if v.is_empty() {
+                    return p.fail("a charset");
+                }
+            }
+            Code::BadCharset(v)
+        }
+        b"CAPABILITY" => Code::Capability(capabilities(p)?),
+        b"PERMANENTFLAGS" => {
+            p.sp()?;
+            Code::PermanentFlags(p.paren_list(P::flag_perm)?)
+        }
+        b"UIDNEXT" => {
+            p.sp()?;
+            Code::UidNext(p.nz_number()?)
+        }
+        b"UIDVALIDITY" => {
+            p.sp()?;
+            Code::UidValidity(p.nz_number()?)
+        }
+        b"UNSEEN" => {
+            p.sp()?;
+            Code::Unseen(p.nz_number()?)
+        }
+        b"APPENDUID" => {
+            p.sp()?;
+            let uid_validity = p.nz_number()?;
+            p.sp()?;
+            Code::AppendUid {
+                uid_validity,
+                uids: p.sequence_set(false, false)?,
+            }
+        }
+        b"COPYUID" => {
+            p.sp()?;
+            let uid_validity = p.nz_number()?;
+            p.sp()?;
+            let source = p.sequence_set(false, false)?;
+            p.sp()?;
+            Code::CopyUid {
+                uid_validity,
+                source,
+                target: p.sequence_set(false, false)?,
+            }
+        }
+        b"HIGHESTMODSEQ" => {
+            p.sp()?;
+            Code::HighestModSeq(p.nz_number64()?.get())
+        }
+        b"MODIFIED" => {
+            p.sp()?;
+            Code::Modified(p.sequence_set(false, false)?)
+        }
+        b"MAILBOXID" => {
+            p.sp()?;
+            Code::MailboxId(Atom::unvalidated(super::ascii(super::body::objectid(p)?)))
+        }
+        b"METADATA" => {
+            p.sp()?;
+            let w = p.word()?;
+            let mut b2 = [0u8; 32];
+            match up(w, &mut b2) {
+                b"LONGENTRIES" => {
+                    p.sp()?;
+                    Code::MetadataLongEntries(p.number()?)
+                }
+                b"MAXSIZE" => {
+                    p.sp()?;
+                    Code::MetadataMaxSize(p.number()?)
+                }
+                b"TOOMANY" => Code::MetadataTooMany,
+                b"NOPRIVATE" => Code::MetadataNoPrivate,
+                _ => return p.fail("a METADATA code"),
+            }
+        }
+        _ => {
+            let mut arg = None;
+            if p.eat(b' ')? {
+                let t = p.take_while(|c| c != b']' && c != b'\r' && c != b'\n' && c != 0)?;
+                if t.is_empty() {
+                    return p.fail("code text");
+                }
+                arg = Some(match std::str::from_utf8(t) {
+                    Ok(s) => Cow::Borrowed(s),
+                    Err(_) => Cow::Owned(String::from_utf8_lossy(t).into_owned()),
+                });
+            }
+            Code::Other(name, arg)
+        }
+    })
+}
+
+/// `1*(SP capability)`
+fn capabilities<'a>(p: &mut P<'a>) -> R<Vec1<Atom<'a>>> {
+    let mut v = Vec::new();
+    while p.eat(b' ')? {
+        if p.opts.quirk_trailing_space && matches!(p.peek()?, b'\r' | b']') {
+            break;
+        }
+        v.push(p.atom()?);
+    }
+    Vec1::try_from(v).map_err(|_| PErr::Fail {
+        offset: p.i,
+        expected: "SP capability",
+    })
+}
+
+#[allow(clippy::too_many_lines)]
+fn untagged<'a>(p: &mut P<'a>) -> R<Response<'a>> {
+    if p.peek()?.is_ascii_digit() {
+        let n = p.number()?;
+        p.sp()?;
+        let w = p.run(C_ATOM, "EXISTS, RECENT, EXPUNGE or FETCH")?;
+        let mut buf = [0u8; 32];
+        let nz = |p: &P<'a>| {
+            std::num::NonZeroU32::new(n).ok_or(PErr::Fail {
+                offset: p.i,
+                expected: "a non-zero number",
+            })
+        };
+        return Ok(Response::Data(match up(w, &mut buf) {
+            b"EXISTS" => Data::Exists(n),
+            b"RECENT" => Data::Recent(n),
+            b"EXPUNGE" => Data::Expunge(nz(p)?),
+            b"FETCH" => {
+                p.sp()?;
+                Data::Fetch(super::body::fetch_data(p, nz(p)?)?)
+            }
+            _ => {
+                p.i -= w.len();
+                return p.fail("EXISTS, RECENT, EXPUNGE or FETCH");
+            }
+        }));
+    }
+    let w = p.run(C_ATOM, "a response name")?;
+    let mut buf = [0u8; 32];
+    let upper = up(w, &mut buf);
+    let kind = match upper {
+        b"OK" => Some(StatusKind::Ok),
+        b"NO" => Some(StatusKind::No),
+        b"BAD" => Some(StatusKind::Bad),
+        b"BYE" => Some(StatusKind::Bye),
+        b"PREAUTH" => Some(StatusKind::PreAuth),
+        _ => None,
+    };
+    if let Some(kind) = kind {
+        let (code, text) = resp_text(p)?;
+        return Ok(Response::Status(StatusResponse {
+            tag: None,
+            kind,
+            code,
+            text,
+        }));
+    }
+    Ok(Response::Data(match upper {
+        b"CAPABILITY" => Data::Capability(capabilities(p)?),
+        b"LIST" => Data::List(list_data(p)?),
+        b"LSUB" => Data::Lsub(list_data(p)?),
+        b"STATUS" => {
+            p.sp()?;
+            let mailbox = p.mailbox()?;
+            p.sp()?;
+            Data::Status {
+                mailbox,
+                items: p.paren_list(status_value)?,
+            }
+        }
+        b"SEARCH" | b"SORT" => {
+            let mut numbers = Vec::new();
+            let mut modseq = None;
+            while p.eat(b' ')? {
+                match p.peek()? {
+                    b'(' => {
+                        p.i += 1;
+                        p.kw(b"MODSEQ")?;
+                        p.sp()?;
+                        modseq = Some(p.nz_number64()?.get());
+                        p.byte(b')', ")")?;
+                        break;
+                    }
+                    b'\r' if p.opts.quirk_trailing_space => break,
+                    _ => numbers.push(p.nz_number()?),
+                }
+            }
+            if upper == b"SEARCH" {
+                Data::Search { numbers, modseq }
+            } else {
+                Data::Sort { numbers, modseq }
+            }
+        }
+        b"ESEARCH" => esearch(p)?,
+        b"THREAD" => {
+            let mut threads = Vec::new();
+            if p.eat(b' ')? {
+                while p.peek_is(b'(')? {
+                    threads.push(thread(p)?);
+                }
+                if threads.is_empty() {
+                    return p.fail("a thread");
+                }
+            }
+            Data::Thread(threads)
+        }
+        b"FLAGS" => {
+            p.sp()?;
+            Data::Flags(p.paren_list(P::flag)?)
+        }
+        b"ENABLED" => {
+            let mut v = Vec::new();
+            while p.eat(b' ')? {
+                v.push(p.atom()?);
+            }
+            Data::Enabled(v)
+        }
+        b"NAMESPACE" => {
+            p.sp()?;
+            let personal = namespace(p)?;
+            p.sp()?;
+            let other = namespace(p)?;
+            p.sp()?;
+            let shared = namespace(p)?;
+            Data::Namespace {
+                personal,
+                other,
+                shared,
+            }
+        }
+        b"QUOTA" => {
+            p.sp()?;
+            let root = p.astring()?;
+            p.sp()?;
+            let resources = p.paren_list(|p| {
+                let name = p.atom()?;
+                p.sp()?;
+                let usage = p.number64()?;
+                p.sp()?;
+                let limit = p.number64()?;
+                Ok(QuotaResource { name, usage, limit })
+            })?;
+            Data::Quota { root, resources }
+        }
+        b"QUOTAROOT" => {
+            p.sp()?;
+            let mailbox = p.mailbox()?;
+            let mut roots = Vec::new();
+            while p.eat(b' ')? {
+                roots.push(p.astring()?);
+            }
+            Data::QuotaRoot { mailbox, roots }
+        }
+        b"METADATA" => {
+            p.sp()?;
+            let mailbox = p.mailbox()?;
+            p.sp()?;
+            if p.peek_is(b'(')? {
+                let values = p.paren_list1(|p| {
+                    let e = p.astring()?;
+                    p.sp()?;
+                    Ok((e, super::command::nstring8(p)?))
+                })?;
+                Data::Metadata { mailbox, values }
+            } else {
+                let mut entries = vec![p.astring()?];
+                while p.eat(b' ')? {
+                    entries.push(p.astring()?);
+                }
+                Data::MetadataChanged {
+                    mailbox,
+                    entries: Vec1::unvalidated(entries),
+                }
+            }
+        }
+        b"ID" => {
+            p.sp()?;
+            Data::Id(super::command::id_params(p)?)
+        }
+        b"VANISHED" => {
+            p.sp()?;
+            let mut earlier = false;
+            if p.looking_at(b"(EARLIER) ")? {
+                p.i += 10;
+                earlier = true;
+            }
+            Data::Vanished {
+                earlier,
+                uids: p.sequence_set(false, false)?,
+            }
+        }
+        _ => {
+            let start = p.i;
+            super::command::skip_to_crlf(p)?;
+            Data::Other {
+                name: Atom::unvalidated(super::ascii(w)),
+                data: Cow::Borrowed(&p.b[start..p.i]),
+            }
+        }
+    }))
+}
+
+/// `mailbox-list` after the LIST/LSUB keyword.
+fn list_data<'a>(p: &mut P<'a>) -> R<ListData<'a>> {
+    p.sp()?;
+    let attributes = p.paren_list(P::mailbox_attr)?;
+    p.sp()?;
+    let delimiter = p.delimiter()?;
+    p.sp()?;
+    let mailbox = p.mailbox()?;
+    let mut extended = None;
+    if p.eat(b' ')? {
+        extended = Some(p.paren_list(|p| {
+            let tag = p.astring()?;
+            p.sp()?;
+            Ok((tag, ext_value(p)?))
+        })?);
+    }
+    Ok(ListData {
+        attributes,
+        delimiter,
+        mailbox,
+        extended,
+    })
+}
+
+/// `tagged-ext-val`, generalized: astrings, numbers and nested lists.
+fn ext_value<'a>(p: &mut P<'a>) -> R<ExtValue<'a>> {
+    if p.peek_is(b'(')? {
+        p.enter()?;
+        let v = p.paren_list(ext_value)?;
+        p.leave();
+        return Ok(ExtValue::List(v));
+    }
+    Ok(ExtValue::String(p.astring()?))
+}
+
+fn status_value<'a>(p: &mut P<'a>) -> R<StatusValue<'a>> {
+    let w = p.word()?;
+    let mut buf = [0u8; 32];
+    let upper = up(w, &mut buf);
+    p.sp()?;
+    Ok(match upper {
+        b"MESSAGES" => StatusValue::Messages(p.number()?),
+        b"UIDNEXT" => StatusValue::UidNext(p.nz_number()?),
+        b"UIDVALIDITY" => StatusValue::UidValidity(p.nz_number()?),
+        b"UNSEEN" => StatusValue::Unseen(p.number()?),
+        b"DELETED" => StatusValue::Deleted(p.number()?),
+        b"SIZE" => StatusValue::Size(p.number64()?),
+        b"RECENT" => StatusValue::Recent(p.number()?),
+        b"HIGHESTMODSEQ" => StatusValue::HighestModSeq(p.number64()?),
+        b"APPENDLIMIT" => {
+            if p.is_nil()? {
+                p.i += 3;
+                StatusValue::AppendLimit(None)
+            } else {
+                StatusValue::AppendLimit(Some(p.number64()?))
+            }
+        }
+        b"MAILBOXID" => {
+            StatusValue::MailboxId(Atom::unvalidated(super::ascii(super::body::objectid(p)?)))
+        }
+        _ => {
+            p.i -= w.len() + 1;
+            return p.fail("a status item");
+        }
+    })
+}
+
+fn esearch<'a>(p: &mut P<'a>) -> R<Data<'a>> {
+    let mut tag = None;
+    let mut uid = false;
+    if p.looking_at(b" (")? {
+        p.i += 2;
+        p.kw(b"TAG")?;
+        p.sp()?;
+        tag = Some(p.astring()?);
+        p.byte(b')', ")")?;
+    }
+    if p.looking_at(b" UID")? && matches!(p.b.get(p.i + 4), Some(b' ' | b'\r' | b'\n')) {
+        p.i += 4;
+        uid = true;
+    }
+    let mut items = Vec::new();
+    while p.eat(b' ')? {
+        let name = p.atom()?;
+        let mut buf = [0u8; 32];
+        p.sp()?;
+        items.push(match up(name.as_str().as_bytes(), &mut buf) {
+            b"MIN" => SearchReturnData::Min(p.nz_number()?),
+            b"MAX" => SearchReturnData::Max(p.nz_number()?),
+            b"ALL" => SearchReturnData::All(p.sequence_set(false, false)?),
+            b"COUNT" => SearchReturnData::Count(p.number()?),
+            b"MODSEQ" => SearchReturnData::ModSeq(p.nz_number64()?.get()),
+            _ => {
+                let v = match ext_value(p)? {
+                    ExtValue::String(s) => s,
+                    ExtValue::List(_) => return p.fail("a simple extension value"),
+                };
+                SearchReturnData::Other(name, v)
+            }
+        });
+    }
+    Ok(Data::ESearch { tag, uid, items })
+}
+
+/// `thread-list = "(" (thread-members / thread-nested) ")"`
+fn thread(p: &mut P<'_>) -> R<Thread> {
+    p.enter()?;
+    p.byte(b'(', "(")?;
+    let mut messages = Vec::new();
+    let mut children = Vec::new();
+    loop {
+        match p.peek()? {
+            b')' => break,
+            b'(' => children.push(thread(p)?),
+            b' ' if !messages.is_empty() && children.is_empty() => p.i += 1,
+            _ if children.is_empty() => messages.push(p.nz_number()?),
+            _ => return p.fail("( or )"),
+        }
+    }
+    p.i += 1;
+    p.leave();
+    if messages.is_empty() && children.is_empty() {
+        return p.fail("a thread member");
+    }
+    Ok(Thread { messages, children })
+}
+
+/// `namespace = nil / "(" 1*namespace-descr ")"`
+fn namespace<'a>(p: &mut P<'a>) -> R<Option<Vec1<NamespaceDesc<'a>>>> {
+    if p.is_nil()? {
+        p.i += 3;
+        return Ok(None);
+    }
+    p.byte(b'(', "(")?;
+    let mut v = Vec::new();
+    loop {
+        p.byte(b'(', "(")?;
+        let prefix = p.string()?;
+        p.sp()?;
+        let delimiter = p.delimiter()?;
+        let mut extensions = Vec::new();
+        while p.eat(b' ')? {
+            let name = p.string()?;
+            p.sp()?;
+            let vals = p.paren_list1(P::string)?;
+            extensions.push((name, vals));
+        }
+        p.byte(b')', ")")?;
+        v.push(NamespaceDesc {
+            prefix,
+            delimiter,
+            extensions,
+        });
+        if p.eat(b')')? {
+            break;
+        }
+    }
+    Ok(Some(Vec1::unvalidated(v)))
+}
