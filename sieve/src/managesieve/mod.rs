@@ -1,6 +1,7 @@
 //! ManageSieve (RFC 5804): the protocol that lets a mail client upload, list, activate and
 //! delete a user's Sieve scripts.
 
+pub mod client;
 pub mod command;
 mod error;
 pub(crate) mod framer;

@@ -53,6 +53,9 @@ use super::error::Error;
 use super::framer::{Frame, FrameLimits, Framer, Oversize, OversizeKind};
 use super::response::{self, Capabilities};
 use super::types::{QuotaKind, ResponseCode, ScriptName, Status, StatusResponse};
+use crate::CompileOptions;
+use crate::capability::Capability;
+use crate::error::Diagnostic;
 
 /// Limits of a server session; every one has a safe default.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -90,18 +93,47 @@ impl Default for ServerLimits {
     }
 }
 
-/// Who validates scripts for PUTSCRIPT and CHECKSCRIPT.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+/// Who validates scripts for PUTSCRIPT and CHECKSCRIPT (RFC 5804 §2.6: the server MUST
+/// check the grammar and that every required extension is supported).
+#[derive(Clone, Debug)]
 #[non_exhaustive]
 pub enum ScriptCheck {
+    /// This crate's compiler ([`crate::compile`]) with these options, inside the session:
+    /// a script that does not compile is answered `NO` with every error, line and column
+    /// first; compiler warnings become `OK (WARNINGS)`. The default.
+    Compiler(CompileOptions),
     /// The host: the session emits [`ServerEvent::ValidateScript`] and waits for
     /// [`ServerSession::answer_validation`].
-    #[default]
     Host,
 }
 
+impl Default for ScriptCheck {
+    fn default() -> Self {
+        Self::Compiler(CompileOptions::default())
+    }
+}
+
+/// Validates a script with this crate's compiler, as [`ScriptCheck::Compiler`] does.
+pub fn compile_validation(script: &[u8], options: &CompileOptions) -> Validation {
+    let lines = |d: &[Diagnostic]| {
+        d.iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join("\r\n")
+    };
+    match crate::compile(script, options) {
+        Ok(program) if program.warnings().is_empty() => Validation::Valid { warnings: None },
+        Ok(program) => Validation::Valid {
+            warnings: Some(lines(program.warnings())),
+        },
+        Err(e) => Validation::Invalid {
+            message: lines(e.diagnostics()),
+        },
+    }
+}
+
 /// Server configuration.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug)]
 #[non_exhaustive]
 pub struct ServerConfig {
     /// The `IMPLEMENTATION` capability (MSIEVE-003): clients pick workarounds by it.
@@ -120,9 +152,12 @@ pub struct ServerConfig {
     /// Refuse AUTHENTICATE before TLS (MSIEVE-001); the `SASL` capability is then empty
     /// until STARTTLS. Default `true`.
     pub require_tls_for_auth: bool,
-    /// The `SIEVE` capability: extensions the interpreter supports.
+    /// The `SIEVE` capability: extensions the interpreter supports. Default: the
+    /// compiler's delivery set (keep it equal to what [`ServerConfig::script_check`]
+    /// accepts; [`ServerConfig::with_compile_options`] sets both).
     pub sieve_extensions: Vec<String>,
-    /// The `NOTIFY` capability: enotify methods.
+    /// The `NOTIFY` capability: enotify methods. Default `mailto` (the one method the
+    /// interpreter's enotify supports).
     pub notify_methods: Vec<String>,
     /// The `MAXREDIRECTS` capability.
     pub max_redirects: Option<u32>,
@@ -144,14 +179,41 @@ impl Default for ServerConfig {
             host_sasl: false,
             starttls: false,
             require_tls_for_auth: true,
-            sieve_extensions: Vec::new(),
-            notify_methods: Vec::new(),
+            sieve_extensions: sieve_list(&CompileOptions::default()),
+            notify_methods: vec!["mailto".into()],
             max_redirects: None,
             language: None,
-            script_check: ScriptCheck::Host,
+            script_check: ScriptCheck::default(),
             limits: ServerLimits::default(),
             parse: ParseOptions::default(),
         }
+    }
+}
+
+fn sieve_list(options: &CompileOptions) -> Vec<String> {
+    options
+        .capabilities
+        .to_sieve_capability_string()
+        .split(' ')
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned)
+        .collect()
+}
+
+impl ServerConfig {
+    /// Validates scripts with the compiler and these options, and announces exactly the
+    /// extensions they allow in the `SIEVE` capability (and `NOTIFY mailto` when
+    /// `enotify` is among them).
+    #[must_use]
+    pub fn with_compile_options(mut self, options: CompileOptions) -> Self {
+        self.sieve_extensions = sieve_list(&options);
+        self.notify_methods = if options.capabilities.contains(Capability::Enotify) {
+            vec!["mailto".into()]
+        } else {
+            Vec::new()
+        };
+        self.script_check = ScriptCheck::Compiler(options);
+        self
     }
 }
 
@@ -1100,7 +1162,15 @@ impl ServerSession {
             self.no("Script is not valid UTF-8");
             return;
         }
-        match self.config.script_check {
+        match &self.config.script_check {
+            ScriptCheck::Compiler(options) => {
+                let validation = compile_validation(&script, options);
+                let after = match name {
+                    Some(name) => AfterValidate::Put { name, script },
+                    None => AfterValidate::Check,
+                };
+                self.validated(after, validation);
+            }
             ScriptCheck::Host => {
                 let after = match name {
                     Some(name) => AfterValidate::Put {
