@@ -28,10 +28,19 @@
 //! - [`dmarc`]: DMARC policy records, discovery by the RFC 9989 tree walk (`psd`, `np`, `t`)
 //!   or the RFC 7489 public-suffix mode, strict/relaxed alignment over plain SPF/DKIM
 //!   inputs, zero or several From domains, and report-destination verification.
-//! - [`dkim::canon`]: DKIM canonicalization (RFC 6376 §3.4), `simple` and `relaxed`, for
-//!   header fields and for bodies. The body canonicalizer streams: it takes the body in
-//!   chunks of any size, keeps O(1) state, and applies an `l=` length limit to the
-//!   canonicalized octets, as §3.5 defines it.
+//! - [`dkim`]: DKIM (RFC 6376, 8301, 8463) verify and sign, rsa-sha256 and ed25519-sha256
+//!   (rsa-sha1 verify only, opt-in): a streaming [`dkim::Verifier`] that checks every
+//!   signature in one pass with bounded memory and asks for the keys as a
+//!   [`dns::DnsMachine`]; the injected clock for `t=`/`x=`, the key floor, the `l=` policy,
+//!   From-count and oversigning rules; a [`dkim::Signer`]; key parsing (PKCS#1, PKCS#8,
+//!   SPKI, raw Ed25519), key generation and the DNS record text ([`dkim::key`]).
+//!   [`dkim::canon`] is the canonicalization (RFC 6376 §3.4), `simple` and `relaxed`, for
+//!   header fields and for bodies; the body canonicalizer streams with O(1) state and
+//!   applies an `l=` limit to the canonicalized octets, as §3.5 defines it.
+//! - [`arc`]: ARC (RFC 8617) chain verification (passes all 171 ValiMail validation
+//!   tests) and sealing (all 17 ValiMail signing tests, byte for byte).
+//! - [`auth_results`]: Authentication-Results (RFC 8601) build, print and parse, with an
+//!   authserv-id trust filter; DKIM and ARC results convert into it.
 //!
 //! ```
 //! use mail_auth_core::dkim::canon::{BodyCanonicalizer, Canonicalization};
@@ -55,8 +64,11 @@
 //! | feature | default | what it adds |
 //! | --- | --- | --- |
 //! | `hickory` | off | drives the verifiers with hickory-resolver on tokio, with a TTL cache |
+//! | `rsa-keygen` | off | DKIM RSA key generation ([`dkim::key::generate_rsa`]) with the `rsa` crate |
 #![forbid(unsafe_code)]
 
+pub mod arc;
+pub mod auth_results;
 pub mod dkim;
 pub mod dmarc;
 pub mod dns;

@@ -350,7 +350,10 @@ fn rfc_message(text: &str, from: &str, until: &str) -> Vec<u8> {
     let end = text[start..].find(until).unwrap() + start;
     let mut msg = String::new();
     for line in text[start..end].lines() {
-        msg.push_str(line.strip_prefix("   ").unwrap_or_else(|| line.trim_start()));
+        msg.push_str(
+            line.strip_prefix("   ")
+                .unwrap_or_else(|| line.trim_start()),
+        );
         msg.push_str("\r\n");
     }
     // The message ends after "Joe." and one empty line; drop the page's trailing lines.

@@ -110,7 +110,7 @@ impl Signature {
             Some(_) => return Err(SignatureError::Version),
             None => return Err(SignatureError::MissingTag("v")),
         }
-        let common = Common::parse(&tags, true)?;
+        let common = Common::parse(&tags, FieldKind::Dkim)?;
         if let Some(q) = find(&tags, "q")
             && !tag::colon_list(q).any(|m| m.eq_ignore_ascii_case(b"dns/txt"))
         {
@@ -169,6 +169,18 @@ impl Signature {
     }
 }
 
+/// Which field a tag list belongs to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum FieldKind {
+    /// DKIM-Signature: `h=` must sign From; `c=` defaults to simple/simple.
+    Dkim,
+    /// ARC-Message-Signature: `h=` may be empty; `c=` defaults to relaxed/relaxed (as
+    /// dkimpy and the ValiMail suite have it).
+    Ams,
+    /// ARC-Seal: no `bh=`, `c=` or `h=`.
+    Seal,
+}
+
 /// The tags DKIM-Signature and ARC-Message-Signature share: a, b, bh, c, d, h, s, t.
 #[derive(Clone, Debug)]
 pub(crate) struct Common {
@@ -185,10 +197,8 @@ pub(crate) struct Common {
 }
 
 impl Common {
-    /// `with_body`: the field carries `bh=`, `c=` and `h=` (DKIM, AMS); false for the
-    /// ARC-Seal, which has none of them.
     #[allow(clippy::many_single_char_names)]
-    pub(crate) fn parse(tags: &[Tag<'_>], with_body: bool) -> Result<Self, SignatureError> {
+    pub(crate) fn parse(tags: &[Tag<'_>], kind: FieldKind) -> Result<Self, SignatureError> {
         let a = find(tags, "a").ok_or(SignatureError::MissingTag("a"))?;
         let algorithm = Algorithm::parse(a).ok_or_else(|| {
             SignatureError::UnknownAlgorithm(String::from_utf8_lossy(a).into_owned())
@@ -217,7 +227,10 @@ impl Common {
             Canonicalization::Simple,
             Vec::new(),
         );
-        if with_body {
+        if kind == FieldKind::Ams {
+            (header_canon, body_canon) = (Canonicalization::Relaxed, Canonicalization::Relaxed);
+        }
+        if kind != FieldKind::Seal {
             let bh = find(tags, "bh").ok_or(SignatureError::MissingTag("bh"))?;
             body_hash = tag::base64_value(bh)
                 .filter(|s| !s.is_empty())
@@ -226,17 +239,17 @@ impl Common {
                 (header_canon, body_canon) = parse_canon(c)?;
             }
             let h = find(tags, "h").ok_or(SignatureError::MissingTag("h"))?;
-            for name in tag::colon_list(h) {
-                if name.is_empty()
-                    || !name
-                        .iter()
-                        .all(|&b| (0x21..=0x7e).contains(&b) && b != b':')
+            // Empty names (`h=a::b`, `h=`) select nothing; they are tolerated.
+            for name in tag::colon_list(h).filter(|n| !n.is_empty()) {
+                if !name
+                    .iter()
+                    .all(|&b| (0x21..=0x7e).contains(&b) && b != b':')
                 {
                     return Err(SignatureError::HeaderList);
                 }
                 signed_headers.push(String::from_utf8_lossy(name).to_ascii_lowercase());
             }
-            if !signed_headers.iter().any(|h| h == "from") {
+            if kind == FieldKind::Dkim && !signed_headers.iter().any(|h| h == "from") {
                 return Err(SignatureError::FromNotSigned);
             }
         }
