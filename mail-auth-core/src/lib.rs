@@ -8,6 +8,9 @@
 //! never reads the clock (the current time is an argument) and never touches the file
 //! system. An optional `hickory` feature adds an adapter that answers the questions with
 //! hickory-resolver.
+//! - `hickory` (feature `hickory`): drives any machine with hickory-resolver on tokio,
+//!   asking independent questions concurrently, with a TTL cache, per-query and total
+//!   timeouts, a given name server, and DNSSEC status when validation is on.
 //!
 //! ```text
 //!   message bytes ──▶ ┌──────────┐ ──▶ Need(question) ──▶ caller's resolver
@@ -72,4 +75,6 @@ pub mod auth_results;
 pub mod dkim;
 pub mod dmarc;
 pub mod dns;
+#[cfg(feature = "hickory")]
+pub mod hickory;
 pub mod spf;
