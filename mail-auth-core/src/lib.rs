@@ -11,6 +11,8 @@
 //! - `hickory` (feature `hickory`): drives any machine with hickory-resolver on tokio,
 //!   asking independent questions concurrently, with a TTL cache, per-query and total
 //!   timeouts, a given name server, and DNSSEC status when validation is on.
+//! - [`iprev`]: forward-confirmed reverse DNS (RFC 8601 §3) with a cap on PTR names.
+//! - SPF, DMARC and iprev results convert into [`auth_results::MethodResult`] entries.
 //!
 //! ```text
 //!   message bytes ──▶ ┌──────────┐ ──▶ Need(question) ──▶ caller's resolver
@@ -77,4 +79,5 @@ pub mod dmarc;
 pub mod dns;
 #[cfg(feature = "hickory")]
 pub mod hickory;
+pub mod iprev;
 pub mod spf;

@@ -43,6 +43,41 @@ pub use eval::{
 };
 pub use record::{Alignment, Policy, Psd, Record, RecordError, ReportUri, is_dmarc_record};
 
+impl From<&DmarcOutput> for crate::auth_results::MethodResult {
+    /// `dmarc=<result> (p=<requested> dis=<disposition>) header.from=<domain>
+    /// [policy.dmarc=<disposition>]` (DMARC-014; RFC 7489 §11.2, RFC 9989 §11), for the
+    /// first failing author domain, else the first one.
+    fn from(o: &DmarcOutput) -> Self {
+        use crate::auth_results::AuthResult;
+        let result = match o.result {
+            DmarcResult::None => AuthResult::None,
+            DmarcResult::Pass => AuthResult::Pass,
+            DmarcResult::Fail => AuthResult::Fail,
+            DmarcResult::TempError => AuthResult::TempError,
+            DmarcResult::PermError => AuthResult::PermError,
+        };
+        let mut m = Self::new("dmarc", result);
+        let d = o
+            .domains
+            .iter()
+            .find(|d| d.result == DmarcResult::Fail)
+            .or_else(|| o.domains.first());
+        if let Some(d) = d {
+            if d.record.is_some() {
+                m = m.comment(&format!("p={} dis={}", d.requested, d.disposition));
+            }
+            if let Some(p) = &d.problem {
+                m = m.reason(p);
+            }
+            m = m.property("header", "from", &d.author_domain);
+            if d.result == DmarcResult::Fail {
+                m = m.property("policy", "dmarc", d.disposition.as_str());
+            }
+        }
+        m
+    }
+}
+
 /// The RFC5322.From domains of a message (or of its header block): every address of every
 /// `From:` field, lower-cased, duplicates removed, in order. An empty result means DMARC
 /// has no author domain to check.
@@ -340,6 +375,19 @@ mod tests {
             assert_eq!(c("mailto:d@other.test"), Destination::NotAuthorized);
             assert_eq!(c("https://x.test/"), Destination::Unsupported);
         }
+    }
+
+    #[test]
+    fn authentication_results_entry() {
+        use crate::auth_results::{AuthResult, MethodResult};
+        let o = drive(Verifier::new(&["example.org"], None, vec![]), &zone());
+        assert_eq!(
+            MethodResult::from(&o),
+            MethodResult::new("dmarc", AuthResult::Fail)
+                .comment("p=reject dis=reject")
+                .property("header", "from", "example.org")
+                .property("policy", "dmarc", "reject")
+        );
     }
 
     #[test]

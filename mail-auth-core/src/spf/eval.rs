@@ -938,6 +938,34 @@ mod tests {
     }
 
     #[test]
+    fn authentication_results_entry() {
+        use crate::auth_results::{AuthResult, MethodResult};
+        let z = zone(&[("example.org", txt("v=spf1 -all"))]);
+        let out = drive(
+            Verifier::mail_from("192.0.2.1".parse().unwrap(), "h.example", "a@example.org"),
+            &z,
+        );
+        assert_eq!(
+            MethodResult::from(&out),
+            MethodResult::new("spf", AuthResult::Fail).property(
+                "smtp",
+                "mailfrom",
+                "a@example.org"
+            )
+        );
+        let out = drive(
+            Verifier::helo("192.0.2.1".parse().unwrap(), "none.example"),
+            &z,
+        );
+        assert_eq!(
+            MethodResult::from(&out),
+            MethodResult::new("spf", AuthResult::None)
+                .reason("no SPF record")
+                .property("smtp", "helo", "none.example")
+        );
+    }
+
+    #[test]
     fn null_sender_and_mapped_addresses() {
         let z = zone(&[("helo.example", txt("v=spf1 ip4:192.0.2.1 -all"))]);
         let out = drive(

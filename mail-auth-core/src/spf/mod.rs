@@ -31,7 +31,8 @@
 //!   codes (SPF-006), and the result carrying the matched mechanism, explanation and lookup
 //!   counters (SPF-003);
 //! - HELO and MAIL FROM identities, null sender as `postmaster@<helo>` (SPF-007);
-//! - the `Received-SPF` header (§9.1, SPF-018): [`SpfOutput::received_spf`].
+//! - the `Received-SPF` header (§9.1, SPF-018): [`SpfOutput::received_spf`], and the
+//!   `Authentication-Results` entry: `MethodResult::from(&output)`.
 //!
 //! Independent lookups are asked together (the A/AAAA lookups of every MX host, the
 //! forward lookups of every PTR name), so an async driver can run them concurrently.
@@ -210,6 +211,31 @@ impl SpfOutput {
         h.push_str("; identity=");
         h.push_str(self.identity.as_str());
         h
+    }
+}
+
+impl From<&SpfOutput> for crate::auth_results::MethodResult {
+    /// `spf=<result> [reason=problem] smtp.mailfrom=<sender>` (or `smtp.helo=<helo>` for the
+    /// HELO identity), RFC 8601 §2.7.2 (SPF-018).
+    fn from(o: &SpfOutput) -> Self {
+        use crate::auth_results::AuthResult;
+        let result = match o.result {
+            SpfResult::None => AuthResult::None,
+            SpfResult::Neutral => AuthResult::Neutral,
+            SpfResult::Pass => AuthResult::Pass,
+            SpfResult::Fail => AuthResult::Fail,
+            SpfResult::SoftFail => AuthResult::SoftFail,
+            SpfResult::TempError => AuthResult::TempError,
+            SpfResult::PermError => AuthResult::PermError,
+        };
+        let mut m = Self::new("spf", result);
+        if let Some(p) = &o.problem {
+            m = m.reason(p);
+        }
+        match o.identity {
+            Identity::MailFrom => m.property("smtp", "mailfrom", &o.sender),
+            Identity::Helo => m.property("smtp", "helo", &o.helo),
+        }
     }
 }
 
