@@ -224,6 +224,40 @@ impl HickoryResolver {
     }
 }
 
+/// A [`HickoryResolver`] with its own single-threaded tokio runtime, for synchronous callers
+/// (command-line tools, tests): [`drive`](Self::drive) blocks until the machine is done.
+/// Do not use it from inside an async runtime.
+#[derive(Debug)]
+pub struct BlockingResolver {
+    rt: tokio::runtime::Runtime,
+    inner: HickoryResolver,
+}
+
+impl BlockingResolver {
+    /// Builds the runtime and the resolver.
+    pub fn new(config: &HickoryConfig) -> Result<Self, HickoryError> {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| HickoryError(format!("tokio runtime: {e}")))?;
+        let inner = {
+            let _guard = rt.enter();
+            HickoryResolver::new(config)?
+        };
+        Ok(Self { rt, inner })
+    }
+
+    /// Drives a machine to its result.
+    pub fn drive<M: DnsMachine>(&self, machine: M) -> M::Output {
+        self.rt.block_on(self.inner.drive(machine))
+    }
+
+    /// Answers one question.
+    pub fn resolve(&self, q: &Question) -> Answer {
+        self.rt.block_on(self.inner.resolve(q))
+    }
+}
+
 fn dnssec_of(proofs: impl Iterator<Item = Proof>) -> Dnssec {
     let mut any = false;
     let mut all_secure = true;
