@@ -76,7 +76,7 @@ enum IdentityArg {
 /// Where answers come from.
 enum Dns {
     Zone(StaticResolver),
-    Live(BlockingResolver),
+    Live(Box<BlockingResolver>),
 }
 
 impl Dns {
@@ -90,7 +90,7 @@ impl Dns {
         }
         cfg.query_timeout = Duration::from_secs(a.timeout.max(1));
         BlockingResolver::new(&cfg)
-            .map(Self::Live)
+            .map(|r| Self::Live(Box::new(r)))
             .map_err(|e| e.to_string())
     }
 
