@@ -109,10 +109,10 @@ fn pyspf(dir: &str, port: &str, cases: &[(String, String, String)]) -> Vec<Strin
         .stdout(std::process::Stdio::piped())
         .spawn()
         .expect("/usr/bin/python3 with python3-spf");
-    let mut input = String::new();
-    for (ip, s, h) in cases {
-        input.push_str(&format!("{ip} {s} {h}\n"));
-    }
+    let input: String = cases
+        .iter()
+        .map(|(ip, s, h)| format!("{ip} {s} {h}\n"))
+        .collect();
     child
         .stdin
         .take()
