@@ -97,6 +97,7 @@ fn ours(port: &str, ip: &str, sender: &str, helo: &str) -> String {
 /// pyspf's results through spf.check2 with dnspython pointed at Knot: one Python process
 /// for every case (one `ip sender helo` line each on stdin, one result line each out).
 fn pyspf(dir: &str, port: &str, cases: &[(String, String, String)]) -> Vec<String> {
+    use std::fmt::Write as _;
     use std::io::Write;
     let mut child = Command::new("/usr/bin/python3")
         .env("PYTHONPATH", format!("{dir}/pyhook"))
@@ -109,10 +110,10 @@ fn pyspf(dir: &str, port: &str, cases: &[(String, String, String)]) -> Vec<Strin
         .stdout(std::process::Stdio::piped())
         .spawn()
         .expect("/usr/bin/python3 with python3-spf");
-    let input: String = cases
-        .iter()
-        .map(|(ip, s, h)| format!("{ip} {s} {h}\n"))
-        .collect();
+    let mut input = String::new();
+    for (ip, s, h) in cases {
+        let _ = writeln!(input, "{ip} {s} {h}");
+    }
     child
         .stdin
         .take()
