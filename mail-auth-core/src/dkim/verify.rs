@@ -875,3 +875,33 @@ pub fn verify(message: &[u8], opts: VerifyOptions) -> Verification {
     v.update(message);
     v.finish()
 }
+
+impl SignatureResult {
+    /// The plain input DMARC takes: the `d=` domain and the result; `None` when the
+    /// signature is so broken that its `d=` could not be read.
+    pub fn dmarc_input(&self) -> Option<crate::dmarc::DkimInput> {
+        use crate::dmarc::DkimResult as D;
+        let result = match self.status {
+            Status::Pass => D::Pass,
+            Status::Fail => D::Fail,
+            Status::Neutral => D::Neutral,
+            Status::Policy => D::Policy,
+            Status::TempError => D::TempError,
+            Status::PermError => D::PermError,
+        };
+        Some(crate::dmarc::DkimInput {
+            domain: self.domain.clone()?,
+            result,
+        })
+    }
+}
+
+impl VerifyOutput {
+    /// Every signature as DMARC input (signatures without a readable `d=` are left out).
+    pub fn dmarc_inputs(&self) -> Vec<crate::dmarc::DkimInput> {
+        self.signatures
+            .iter()
+            .filter_map(SignatureResult::dmarc_input)
+            .collect()
+    }
+}
