@@ -13,6 +13,9 @@
 //!   timeouts, a given name server, and DNSSEC status when validation is on.
 //! - [`iprev`]: forward-confirmed reverse DNS (RFC 8601 §3) with a cap on PTR names.
 //! - SPF, DMARC and iprev results convert into [`auth_results::MethodResult`] entries.
+//! - [`report`]: DMARC aggregate reports (RFC 9990) generated and parsed tolerantly from
+//!   XML, gzip, zip or e-mail with decompression limits; failure reports (ARF, RFC 5965 and
+//!   RFC 6591) parsed and generated.
 //!
 //! ```text
 //!   message bytes ──▶ ┌──────────┐ ──▶ Need(question) ──▶ caller's resolver
@@ -80,4 +83,5 @@ pub mod dns;
 #[cfg(feature = "hickory")]
 pub mod hickory;
 pub mod iprev;
+pub mod report;
 pub mod spf;
