@@ -527,7 +527,7 @@ impl Compiler<'_> {
 
     fn require(&mut self, cmd: &CommandNode<'_>) -> Res<()> {
         let p = self.positional(
-            cmd.name,
+            &cmd.name,
             "command",
             cmd.pos,
             &cmd.args,
@@ -664,7 +664,7 @@ impl Compiler<'_> {
         if let Some(a) = cmd.args.first() {
             return err(
                 a.pos(),
-                format!("'{}' takes a test, not a {}", cmd.name, a.describe()),
+                format!("'{}' takes a test, not a {}", &cmd.name, a.describe()),
             );
         }
         if cmd.tests.len() != 1 || cmd.test_list {
@@ -677,7 +677,7 @@ impl Compiler<'_> {
     }
 
     fn ihave_caps(&mut self, t: &TestNode<'_>) -> Res<Option<Vec<Capability>>> {
-        let p = self.positional(t.name, "test", t.pos, &t.args, &mut |_, _, tag, p| {
+        let p = self.positional(&t.name, "test", t.pos, &t.args, &mut |_, _, tag, p| {
             err(p, format!("the test 'ihave' takes no tag ':{tag}'"))
         })?;
         p.expect_count(&["capabilities"])?;
@@ -1119,7 +1119,7 @@ impl Compiler<'_> {
     // ---- tests ----
 
     fn test(&mut self, t: &TestNode<'_>) -> Res<()> {
-        match t.name {
+        match &*t.name {
             "not" => {
                 no_args(t)?;
                 if t.tests.len() != 1 || t.test_list {
@@ -1232,7 +1232,7 @@ impl Compiler<'_> {
 
     fn leaf_test(&mut self, t: &TestNode<'_>) -> Res<Test> {
         let mut c = Common::default();
-        let name = t.name;
+        let name: &str = &t.name;
         let pos = t.pos;
         let none = &mut |_: &mut Self, _: &mut Args<'_, '_>, _: &str, _: Position| Ok(false);
         match name {
@@ -1743,7 +1743,7 @@ impl Compiler<'_> {
 
     fn command(&mut self, cmd: &CommandNode<'_>) -> Res<()> {
         let pos = cmd.pos;
-        let name = cmd.name;
+        let name: &str = &cmd.name;
         if name != "foreverypart" && name != "test" {
             no_tests(cmd)?;
             no_block(cmd)?;
@@ -2267,7 +2267,7 @@ impl Compiler<'_> {
                 a.pos(),
                 format!(
                     "the command '{}' takes no arguments, found {}",
-                    cmd.name,
+                    &cmd.name,
                     a.describe()
                 ),
             );
@@ -2388,7 +2388,7 @@ impl Compiler<'_> {
         let mut fcc = None;
         let mut fcc_seen = false;
         let p = self.positional(
-            cmd.name,
+            &cmd.name,
             "command",
             cmd.pos,
             &cmd.args,
@@ -2478,7 +2478,7 @@ impl Compiler<'_> {
         let mut fcc = None;
         let mut fcc_seen = false;
         let p = self.positional(
-            cmd.name,
+            &cmd.name,
             "command",
             cmd.pos,
             &cmd.args,
@@ -2553,7 +2553,7 @@ impl Compiler<'_> {
 
     fn suite_command(&mut self, cmd: &CommandNode<'_>) -> Res<()> {
         let pos = cmd.pos;
-        let name = cmd.name;
+        let name: &str = &cmd.name;
         if name == "test" {
             no_tests(cmd)?;
             let p = self.positional(name, "command", pos, &cmd.args, &mut |_, _, tag, tp| {
@@ -2689,10 +2689,11 @@ impl Compiler<'_> {
     }
 
     fn suite_test(&mut self, t: &TestNode<'_>) -> Res<Test> {
-        let name = t.name;
+        let name: &str = &t.name;
         let mut c = Common::default();
         let mut index = None;
         let mut append = false;
+        let mut folder: Option<(String, Position)> = None;
         let p = self.tags_with(
             name,
             "test",
@@ -2704,6 +2705,11 @@ impl Compiler<'_> {
                 match tag {
                     "index" => index = Some(a.tag_number(tag, tp)?.0),
                     "append_result" => append = true,
+                    "smtp" => {}
+                    "folder" | "mailbox" => {
+                        let (f, fp) = a.tag_string(tag, tp)?;
+                        folder = Some((f.to_string(), fp));
+                    }
                     _ => return Ok(false),
                 }
                 Ok(true)
@@ -2739,6 +2745,21 @@ impl Compiler<'_> {
                 p.expect_count(&[])?;
                 SuiteTest::ResultExecute
             }
+            "test_message" => {
+                p.expect_count(&["index"])?;
+                let index = match p.items[0] {
+                    Arg::Number(n, _) => Value::Const(n.to_string().into()),
+                    _ => {
+                        let (v, vp) = p.string(0, "index")?;
+                        self.value(v, vp)?
+                    }
+                };
+                let folder = match folder {
+                    Some((f, fp)) => Some(self.value(&f, fp)?),
+                    None => None,
+                };
+                SuiteTest::Message { folder, index }
+            }
             _ => return err(t.pos, format!("unknown test '{name}'")),
         };
         Ok(Test::Testsuite(Box::new(st)))
@@ -2765,7 +2786,7 @@ fn no_tests(cmd: &CommandNode<'_>) -> Res<()> {
             t.pos,
             format!(
                 "the command '{}' takes no test; is a ';' missing before '{}'?",
-                cmd.name, t.name
+                &cmd.name, t.name
             ),
         );
     }

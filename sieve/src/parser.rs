@@ -24,7 +24,7 @@ use crate::lexer::{LexErrorKind, Lexer, Position, Spanned, Token};
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) enum Arg<'a> {
     /// `:name`
-    Tag(&'a str, Position),
+    Tag(Cow<'a, str>, Position),
     /// A number with its quantifier applied.
     Number(u64, Position),
     /// A string (`list == false`) or a bracketed string list.
@@ -56,7 +56,7 @@ impl Arg<'_> {
 /// A test: `identifier arguments`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct TestNode<'a> {
-    pub name: &'a str,
+    pub name: Cow<'a, str>,
     pub pos: Position,
     pub args: Vec<Arg<'a>>,
     /// Nested tests (`not`, `anyof`, ...), in order.
@@ -68,7 +68,7 @@ pub(crate) struct TestNode<'a> {
 /// A command: `identifier arguments (";" / block)`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct CommandNode<'a> {
-    pub name: &'a str,
+    pub name: Cow<'a, str>,
     pub pos: Position,
     pub args: Vec<Arg<'a>>,
     pub tests: Vec<TestNode<'a>>,
@@ -182,7 +182,7 @@ impl<'a> Parser<'a> {
         };
         match tok.token {
             Token::Semicolon => Ok(CommandNode {
-                name,
+                name: lower(name),
                 pos,
                 args,
                 tests,
@@ -195,7 +195,7 @@ impl<'a> Parser<'a> {
                 let (block, end) = self.commands(true)?;
                 self.depth -= 1;
                 Ok(CommandNode {
-                    name,
+                    name: lower(name),
                     pos,
                     args,
                     tests,
@@ -231,7 +231,7 @@ impl<'a> Parser<'a> {
                 Token::Tag(_) | Token::Number(_) | Token::String(_) => {
                     let tok = self.next()?.expect("peeked");
                     args.push(match tok.token {
-                        Token::Tag(t) => Arg::Tag(t, pos),
+                        Token::Tag(t) => Arg::Tag(lower(t), pos),
                         Token::Number(n) => Arg::Number(n, pos),
                         Token::String(s) => Arg::Strings {
                             values: vec![s],
@@ -319,7 +319,7 @@ impl<'a> Parser<'a> {
     fn test(&mut self, name: &'a str, pos: Position) -> Result<TestNode<'a>, CompileError> {
         let (args, tests, test_list) = self.arguments(name, false)?;
         Ok(TestNode {
-            name,
+            name: lower(name),
             pos,
             args,
             tests,
@@ -366,6 +366,15 @@ impl<'a> Parser<'a> {
                 }
             }
         }
+    }
+}
+
+/// Identifiers and tags are case-insensitive (RFC 5228 §8.1): names are kept in lowercase.
+fn lower(s: &str) -> Cow<'_, str> {
+    if s.bytes().any(|b| b.is_ascii_uppercase()) {
+        Cow::Owned(s.to_ascii_lowercase())
+    } else {
+        Cow::Borrowed(s)
     }
 }
 

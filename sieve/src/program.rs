@@ -2,7 +2,6 @@
 //! checked and every constant string, comparator, match type and regular expression resolved
 //! at compile time. A [`Program`] is immutable and can be shared between threads and runs.
 
-
 use std::sync::Arc;
 
 use crate::capability::Capabilities;

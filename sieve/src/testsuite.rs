@@ -2,7 +2,6 @@
 //! [`crate::CompileOptions::testsuite`] is set. The runtime hands each of its commands to the
 //! host as a [`crate::TestsuiteRequest`]; the test harness in `tests/` is that host.
 
-
 use crate::program::{Match, StrList, Value};
 
 #[derive(Clone, Debug)]
@@ -59,6 +58,10 @@ pub(crate) enum SuiteTest {
         index: Option<u64>,
     },
     ResultExecute,
+    Message {
+        folder: Option<Value>,
+        index: Value,
+    },
 }
 
 /// One `vnd.dovecot.testsuite` command or test for the host (the test harness) to carry out,

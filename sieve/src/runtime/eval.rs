@@ -368,6 +368,13 @@ impl Runtime<'_, '_> {
                     .collect(),
             ),
             SuiteTest::ResultExecute => TestsuiteRequest::ResultExecute,
+            SuiteTest::Message { folder, index } => match folder {
+                Some(f) => TestsuiteRequest::MessageFolder(
+                    self.expand(f).into_owned(),
+                    self.expand(index).into_owned(),
+                ),
+                None => TestsuiteRequest::MessageSmtp(self.expand(index).into_owned()),
+            },
             SuiteTest::Error { mt, keys, index } | SuiteTest::ResultAction { mt, keys, index } => {
                 let req = if matches!(st, SuiteTest::Error { .. }) {
                     TestsuiteRequest::Errors
@@ -568,7 +575,7 @@ impl Runtime<'_, '_> {
                         // The headers of the encapsulated message.
                         if let Some(&c) = p.children.first() {
                             let h = &parts[c];
-                            let raw = self.message.raw.get(h.header.0..h.header.1).unwrap_or(&[]);
+                            let raw = &h.header_raw;
                             out.push(String::from_utf8_lossy(raw).into_owned());
                         }
                         continue;

@@ -117,19 +117,29 @@ impl Runtime<'_, '_> {
     fn add_action(&mut self, a: Action) -> Res<()> {
         let limit = self.ctx.limits.max_actions;
         // Duplicate deliveries are merged (RFC 5228 §2.10.3).
+        let default_box = self.ctx.default_mailbox.clone();
+        let is_default = |m: &str| {
+            m == default_box
+                || (m.eq_ignore_ascii_case("inbox") && default_box.eq_ignore_ascii_case("inbox"))
+        };
         match &a {
             Action::Keep { flags, .. } => {
-                if let Some(Action::Keep { flags: f, .. }) = self.actions.iter_mut().find(|x| matches!(x, Action::Keep { .. })) {
+                if let Some(Action::Keep { flags: f, .. } | Action::FileInto { flags: f, .. }) = self.actions.iter_mut().find(|x| match x {
+                    Action::Keep { .. } => true,
+                    Action::FileInto { mailbox, .. } => is_default(mailbox),
+                    _ => false,
+                }) {
                     f.clone_from(flags);
                     return Ok(());
                 }
             }
             Action::FileInto { mailbox, flags, .. } => {
-                if let Some(Action::FileInto { flags: f, .. }) = self
-                    .actions
-                    .iter_mut()
-                    .find(|x| matches!(x, Action::FileInto { mailbox: m, .. } if m == mailbox))
-                {
+                let to_default = is_default(mailbox);
+                if let Some(Action::FileInto { flags: f, .. } | Action::Keep { flags: f, .. }) = self.actions.iter_mut().find(|x| match x {
+                    Action::FileInto { mailbox: m, .. } => m == mailbox,
+                    Action::Keep { .. } => to_default,
+                    _ => false,
+                }) {
                     f.clone_from(flags);
                     return Ok(());
                 }
@@ -664,6 +674,7 @@ impl Runtime<'_, '_> {
         };
         match self.ask(Question::Testsuite(req))? {
             Answer::Error(e) => Err(Flow::Error(e)),
+            Answer::Bool(false) => Err(Flow::Error("testsuite command failed".into())),
             _ => Ok(pc + 1),
         }
     }

@@ -28,8 +28,8 @@ pub(crate) struct Field {
 #[derive(Clone, Debug, Default)]
 #[allow(dead_code)] // kept for hosts of the MIME tree and future tests
 pub(crate) struct Part {
-    pub header: (usize, usize),
-    pub body: (usize, usize),
+    /// The part's header block, copied (nested encoded messages have their own bytes).
+    pub header_raw: Vec<u8>,
     pub ctype: String,
     pub csubtype: String,
     pub params: Vec<(String, String)>,
@@ -58,7 +58,8 @@ pub(crate) struct Message<'m> {
 /// Splits a header block into fields. Stops at the first empty line; returns the fields and
 /// the offset of the body.
 pub(crate) fn scan_headers(raw: &[u8], start: usize, end: usize, out: &mut Vec<Field>) -> usize {
-    let mut i = start;
+    let end = end.min(raw.len());
+    let mut i = start.min(end);
     while i < end {
         let b = raw[i];
         if b == b'\n' {
@@ -181,9 +182,22 @@ impl<'m> Message<'m> {
         let Some(p) = self.parts.as_ref().and_then(|p| p.get(part)) else {
             return Cow::Owned(Vec::new());
         };
-        let mut out = Vec::new();
-        scan_headers(&self.raw, p.header.0, p.header.1, &mut out);
-        Cow::Owned(out)
+        let raw = &p.header_raw;
+        let mut fields = Vec::new();
+        scan_headers(raw, 0, raw.len(), &mut fields);
+        let owned = |b: &Bytes| match b {
+            Bytes::Raw(s, e) => Bytes::Owned(Arc::from(&raw[*s as usize..*e as usize])),
+            Bytes::Owned(v) => Bytes::Owned(v.clone()),
+        };
+        Cow::Owned(
+            fields
+                .iter()
+                .map(|f| Field {
+                    name: owned(&f.name),
+                    value: owned(&f.value),
+                })
+                .collect(),
+        )
     }
 }
 
@@ -219,8 +233,6 @@ pub(crate) fn decode_value(raw: &[u8]) -> Cow<'_, str> {
 fn parse_parts(raw: &[u8]) -> Vec<Part> {
     let Some(msg) = MessageParser::default().parse(raw) else {
         return vec![Part {
-            header: (0, 0),
-            body: (0, raw.len()),
             ctype: "text".into(),
             csubtype: "plain".into(),
             text: Some(String::from_utf8_lossy(raw).into_owned()),
@@ -234,7 +246,6 @@ fn parse_parts(raw: &[u8]) -> Vec<Part> {
         msg: &mail_parser::Message<'_>,
         idx: u32,
         parent: Option<usize>,
-        base: usize,
         out: &mut Vec<Part>,
         map: &mut Vec<usize>,
         depth: usize,
@@ -260,12 +271,12 @@ fn parse_parts(raw: &[u8]) -> Vec<Part> {
             ),
             None => ("text".into(), "plain".into(), Vec::new()),
         };
+        let raw: &[u8] = msg.raw_message.as_ref();
         let mut part = Part {
-            header: (
-                base + p.offset_header as usize,
-                base + p.offset_body as usize,
-            ),
-            body: (base + p.offset_body as usize, base + p.offset_end as usize),
+            header_raw: raw
+                .get(p.offset_header as usize..p.offset_body as usize)
+                .unwrap_or_default()
+                .to_vec(),
             ctype,
             csubtype,
             params,
@@ -289,7 +300,7 @@ fn parse_parts(raw: &[u8]) -> Vec<Part> {
             PartType::Multipart(children) => {
                 for &c in children {
                     let child = out.len();
-                    walk(msg, c, Some(me), base, out, map, depth + 1);
+                    walk(msg, c, Some(me), out, map, depth + 1);
                     if child < out.len() {
                         out[me].children.push(child);
                     }
@@ -297,13 +308,11 @@ fn parse_parts(raw: &[u8]) -> Vec<Part> {
             }
             PartType::Message(inner) => {
                 // The encapsulated message: its offsets are relative to its own raw bytes.
-                let inner_base = base + p.offset_body as usize;
                 let child = out.len();
                 walk(
                     inner,
                     0,
                     Some(me),
-                    inner_base,
                     out,
                     &mut vec![usize::MAX; inner.parts.len()],
                     depth + 1,
@@ -315,7 +324,7 @@ fn parse_parts(raw: &[u8]) -> Vec<Part> {
             _ => {}
         }
     }
-    walk(&msg, 0, None, 0, &mut out, &mut map, 0);
+    walk(&msg, 0, None, &mut out, &mut map, 0);
     if out.is_empty() {
         out.push(Part::default());
     }

@@ -508,6 +508,13 @@ impl<'p, 'm> Runtime<'p, 'm> {
         std::mem::take(&mut self.actions)
     }
 
+    /// Sets the internal flag variable of imap4flags (test harnesses: a message loaded from
+    /// a mailbox comes with its flags).
+    #[doc(hidden)]
+    pub fn set_flags(&mut self, flags: Vec<String>) {
+        self.flags = flags;
+    }
+
     /// Whether the implicit keep still applies (test harnesses).
     #[doc(hidden)]
     pub fn implicit_keep_pending(&self) -> bool {
