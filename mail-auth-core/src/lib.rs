@@ -16,6 +16,8 @@
 //! - [`report`]: DMARC aggregate reports (RFC 9990) generated and parsed tolerantly from
 //!   XML, gzip, zip or e-mail with decompression limits; failure reports (ARF, RFC 5965 and
 //!   RFC 6591) parsed and generated.
+//! - [`tlsrpt`]: SMTP TLS Reporting (RFC 8460): the `_smtp._tls` record, and JSON reports
+//!   generated and parsed (also from gzip and e-mail).
 //!
 //! ```text
 //!   message bytes ──▶ ┌──────────┐ ──▶ Need(question) ──▶ caller's resolver
@@ -85,3 +87,4 @@ pub mod hickory;
 pub mod iprev;
 pub mod report;
 pub mod spf;
+pub mod tlsrpt;

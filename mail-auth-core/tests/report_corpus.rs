@@ -475,3 +475,40 @@ fn failure_report_round_trip() {
     assert_eq!(again.dkim_selector, r.dkim_selector);
     assert_eq!(again.original.is_some(), r.original.is_some());
 }
+
+#[test]
+fn tls_reports() {
+    use mail_auth_core::tlsrpt::TlsReport;
+    let limits = Limits::default();
+    let (mut passed, mut failed) = (0, Vec::new());
+    for path in files("mail-auth/tlsrpt", &[".json"])
+        .into_iter()
+        .chain(files("parsedmarc/smtp_tls", &[".json", ".eml"]))
+    {
+        let name = path.file_name().unwrap().to_string_lossy().to_string();
+        match TlsReport::parse_any(&std::fs::read(&path).unwrap(), &limits) {
+            Ok(r) if !r.policies.is_empty() && !r.report_id.is_empty() => {
+                // Generated JSON reads back the same.
+                if TlsReport::parse(r.to_json().as_bytes()).as_ref() == Ok(&r) {
+                    passed += 1;
+                } else {
+                    failed.push(format!("{name}: round trip differs"));
+                }
+            }
+            Ok(r) => failed.push(format!("{name}: incomplete {r:?}")),
+            Err(e) => failed.push(format!("{name}: {e}")),
+        }
+    }
+    // The reports extracted from the e-mails equal their JSON files.
+    for n in ["rpt01", "rpt02"] {
+        let eml = std::fs::read(dir(&format!("mail-auth/tlsrpt/{n}.eml"))).unwrap();
+        let json = std::fs::read(dir(&format!("mail-auth/tlsrpt/{n}.json"))).unwrap();
+        match (TlsReport::parse_any(&eml, &limits), TlsReport::parse(&json)) {
+            (Ok(a), Ok(b)) if a == b => passed += 1,
+            (a, b) => failed.push(format!("{n}.eml: {a:?} vs {b:?}")),
+        }
+    }
+    report("tls-rpt-reports", passed, &failed);
+    assert_eq!(passed + failed.len(), 3 + 4 + 2);
+    assert!(failed.is_empty());
+}
