@@ -18,6 +18,8 @@
 //!   RFC 6591) parsed and generated.
 //! - [`tlsrpt`]: SMTP TLS Reporting (RFC 8460): the `_smtp._tls` record, and JSON reports
 //!   generated and parsed (also from gzip and e-mail).
+//! - [`mta_sts`]: MTA-STS (RFC 8461) record and policy parse, MX matching, the caching
+//!   rules, and discovery that hands the HTTPS fetch to the host as a question.
 //!
 //! ```text
 //!   message bytes ──▶ ┌──────────┐ ──▶ Need(question) ──▶ caller's resolver
@@ -85,6 +87,7 @@ pub mod dns;
 #[cfg(feature = "hickory")]
 pub mod hickory;
 pub mod iprev;
+pub mod mta_sts;
 pub mod report;
 pub mod spf;
 pub mod tlsrpt;
