@@ -832,7 +832,7 @@ impl Compiler<'_> {
                     }
                 });
             }
-            "index" if accept.index && self.has(Capability::Index) => {
+            "index" if accept.index && (self.has(Capability::Index) || a.owner == "deleteheader") => {
                 if c.index.is_some() {
                     return dup("':index'");
                 }
@@ -842,7 +842,7 @@ impl Compiler<'_> {
                 }
                 c.index = Some(n);
             }
-            "last" if accept.index && self.has(Capability::Index) => {
+            "last" if accept.index && (self.has(Capability::Index) || a.owner == "deleteheader") => {
                 c.last = true;
                 c.last_pos = Some(pos);
             }
@@ -2805,38 +2805,18 @@ fn no_block(cmd: &CommandNode<'_>) -> Res<()> {
 
 /// Headers whose values are address lists (RFC 5228 §5.1 "address" test).
 pub(crate) fn is_address_header(h: &str) -> bool {
+    // RFC 5322 and the address headers of RFC 2076 / draft-palme-mailext-headers.
     matches!(
         h.to_ascii_lowercase().as_str(),
-        "from"
-            | "to"
-            | "cc"
-            | "bcc"
-            | "sender"
-            | "resent-from"
-            | "resent-to"
-            | "resent-cc"
-            | "resent-bcc"
-            | "resent-sender"
-            | "reply-to"
-            | "return-path"
-            | "delivered-to"
-            | "envelope-to"
-            | "x-original-to"
-            | "original-recipient"
-            | "disposition-notification-to"
-            | "errors-to"
-            | "apparently-to"
-            | "x-envelope-to"
-            | "x-delivered-to"
-            | "mail-followup-to"
-            | "mail-reply-to"
-            | "original-from"
-            | "original-sender"
-            | "resent-reply-to"
-            | "x-beenthere"
-            | "x-sender"
-            | "list-post"
-    ) || h.to_ascii_lowercase().starts_with("x-")
+        "from" | "sender" | "reply-to" | "to" | "cc" | "bcc" | "resent-from" | "resent-sender"
+            | "resent-to" | "resent-cc" | "resent-bcc" | "resent-reply-to" | "return-path"
+            | "delivered-to" | "envelope-to" | "original-recipient" | "errors-to"
+            | "apparently-to" | "disposition-notification-to" | "mail-followup-to"
+            | "mail-reply-to" | "for-approval" | "for-handling" | "for-comment"
+            | "abuse-reports-to" | "read-receipt-to" | "registered-mail-reply-requested-by"
+            | "return-receipt-requested" | "return-receipt-to" | "original-from"
+            | "original-sender" | "list-post"
+    ) || h.len() > 2 && h[..2].eq_ignore_ascii_case("x-")
 }
 
 fn is_special_use(s: &str) -> bool {

@@ -84,8 +84,8 @@ pub(crate) fn parse_mailto(uri: &str) -> Result<MailtoUri, String> {
     };
     let mut m = MailtoUri::default();
     let add = |list: &mut Vec<String>, raw: &str| -> Result<(), String> {
-        for a in raw.split(',') {
-            let a = pct_decode(a)?;
+        let decoded = pct_decode(raw)?;
+        for a in decoded.split(',') {
             let a = a.trim();
             if a.is_empty() {
                 continue;

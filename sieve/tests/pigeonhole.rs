@@ -13,7 +13,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use sieve::runtime::{Fcc, ScoreSource, ScriptLocation};
+use sieve::runtime::{Fcc, ScoreHeader, ScoreSource, ScriptLocation};
 use sieve::{
     Action, Answer, Capabilities, CompileOptions, Context, Envelope, OutgoingMessage, Program,
     Question, Runtime, Step, TestsuiteRequest, compile,
@@ -79,6 +79,7 @@ struct Sent {
 struct SubResult {
     actions: Vec<Action>,
     implicit_keep: bool,
+    implicit_headers: Option<Arc<[u8]>>,
     duplicates: Vec<sieve::runtime::DuplicateRecord>,
 }
 
@@ -247,33 +248,25 @@ impl Suite {
             let Some(header) = get("status_header") else {
                 continue;
             };
-            // "X-Spam-Score: ([0-9.]+)" style settings: header name, then an optional regex.
-            let header_name = header.split(':').next().unwrap_or("").trim().to_string();
-            let max: f64 = get("max_value")
+            let header = ScoreHeader::parse(&header);
+            let max: f64 = get("score_max_value")
                 .and_then(|v| v.parse().ok())
                 .unwrap_or(if spam { 10.0 } else { 5.0 });
             let src = match get("status_type").as_deref() {
-                Some("strlen") => ScoreSource::Strlen {
-                    header: header_name,
-                    max,
-                },
+                Some("strlen") => ScoreSource::Strlen { header, max },
                 Some("text") => {
                     let mut values = Vec::new();
                     for n in 0..=10u32 {
-                        if let Some(t) = get(&format!("text_value{n}")) {
+                        if let Some(t) = get(&format!("text_value/{n}")) {
                             values.push((t, n));
                         }
                     }
-                    ScoreSource::Text {
-                        header: header_name,
-                        values,
-                    }
+                    ScoreSource::Text { header, values }
                 }
                 _ => ScoreSource::Score {
-                    header: header_name,
+                    header,
                     max,
-                    max_header: get("max_header")
-                        .map(|h| h.split(':').next().unwrap_or("").trim().to_string()),
+                    max_header: get("score_max_header").map(|h| ScoreHeader::parse(&h)),
                 },
             };
             if spam {
@@ -377,6 +370,14 @@ impl Suite {
                 }
                 Step::Done(o) => {
                     let implicit_keep = o.implicit_keep();
+                    let implicit_headers = o.actions.iter().find_map(|a| match a {
+                        Action::Keep {
+                            implicit: true,
+                            headers,
+                            ..
+                        } => headers.clone(),
+                        _ => None,
+                    });
                     let error = o.error.as_ref().map(ToString::to_string);
                     let actions = o
                         .actions
@@ -387,6 +388,7 @@ impl Suite {
                         SubResult {
                             actions,
                             implicit_keep,
+                            implicit_headers,
                             duplicates: o.duplicates,
                         },
                         error,
@@ -414,16 +416,18 @@ impl Suite {
     }
 
     fn send(&mut self, m: &OutgoingMessage) {
-        let n = self.sent.len();
-        let bytes = m.to_bytes(
-            "Thu, 14 Nov 2023 22:13:20 +0000",
-            &format!("<sieve-test-{n}@example.net>"),
-        );
-        self.sent.push(Sent {
-            from: m.envelope_from.clone(),
-            to: m.envelope_to.clone(),
-            message: bytes,
-        });
+        for rcpt in &m.envelope_to {
+            let n = self.sent.len();
+            let bytes = m.to_bytes(
+                "Thu, 14 Nov 2023 22:13:20 +0000",
+                &format!("<sieve-test-{n}@example.net>"),
+            );
+            self.sent.push(Sent {
+                from: m.envelope_from.clone(),
+                to: vec![rcpt.clone()],
+                message: bytes,
+            });
+        }
     }
 
     fn message_with(&self, headers: Option<&Arc<[u8]>>, base: &[u8]) -> Vec<u8> {
@@ -440,6 +444,8 @@ impl Suite {
 
     /// Carries out the current result (the svtest's own actions plus the sub-script's).
     fn execute(&mut self, own: Vec<Action>, own_keep: bool, own_current: &[u8]) -> bool {
+        // Each execution starts with an empty outbox (`test_message :smtp 0` is its first).
+        self.sent.clear();
         let mut actions = own;
         let had_own = !actions.is_empty();
         actions.extend(std::mem::take(&mut self.result.actions));
@@ -448,11 +454,8 @@ impl Suite {
         } else {
             self.result.implicit_keep
         };
-        let base = if had_own {
-            own_current.to_vec()
-        } else {
-            self.message.clone()
-        };
+        let base = own_current.to_vec();
+        let implicit_headers = self.result.implicit_headers.take();
         let mut ok = true;
         let mut message = base.clone();
         let mut flags_for_implicit = Vec::new();
@@ -529,7 +532,8 @@ impl Suite {
         }
         if implicit && !actions.iter().any(|a| matches!(a, Action::Keep { .. })) {
             let _ = flags_for_implicit;
-            ok &= self.store("INBOX", true, message.clone(), Vec::new());
+            let m = self.message_with(implicit_headers.as_ref(), &message);
+            ok &= self.store("INBOX", true, m, Vec::new());
         }
         for d in std::mem::take(&mut self.result.duplicates) {
             self.duplicates.insert(d.id);
@@ -562,7 +566,8 @@ impl Suite {
             TestsuiteRequest::Set(object, value) => {
                 match object.as_str() {
                     "message" => {
-                        self.set_message(value.into_bytes());
+                        // Delivered mail has CRLF line ends (the svtest files have LF).
+                        self.set_message(crlf(&value));
                         rt.set_message(self.message.clone());
                     }
                     "envelope.from" => self.envelope.from = header_address(&value),
@@ -727,6 +732,19 @@ impl Suite {
     }
 }
 
+fn crlf(s: &str) -> Vec<u8> {
+    let mut out = Vec::with_capacity(s.len() + s.len() / 32);
+    let mut prev = 0u8;
+    for &b in s.as_bytes() {
+        if b == b'\n' && prev != b'\r' {
+            out.push(b'\r');
+        }
+        out.push(b);
+        prev = b;
+    }
+    out
+}
+
 fn find_body(m: &[u8]) -> usize {
     if let Some(i) = m.windows(4).position(|w| w == b"\r\n\r\n") {
         return i + 4;
@@ -737,7 +755,7 @@ fn find_body(m: &[u8]) -> usize {
 }
 
 /// Runs one .svtest file; returns (block name, failure) pairs, or a file-level error.
-fn run_file(path: &Path) -> Result<Vec<(String, Option<String>)>, String> {
+fn run_file(path: &Path) -> Result<(Vec<(String, Option<String>)>, bool), String> {
     let src = std::fs::read(path).map_err(|e| e.to_string())?;
     let mut options = opts();
     options.testsuite = true;
@@ -768,9 +786,14 @@ fn run_file(path: &Path) -> Result<Vec<(String, Option<String>)>, String> {
                         .take()
                         .map_or_else(|| "(script)".to_string(), |c| c.0);
                     blocks.push((name, Some(format!("runtime error: {e}"))));
-                    return Ok(blocks);
+                    return Ok((blocks, true));
                 }
-                return Ok(suite.blocks);
+                // `stop` inside a block ends the script; the block counts as it stands.
+                let mut blocks = suite.blocks;
+                if let Some(c) = suite.current.take() {
+                    blocks.push(c);
+                }
+                return Ok((blocks, false));
             }
             _ => unreachable!("two kinds of step"),
         }
@@ -829,13 +852,24 @@ fn pigeonhole_suite() {
             continue;
         }
         let failures_dir = rel.starts_with("failures/");
-        let blocks = match run_file(f) {
+        let (blocks, errored) = match run_file(f) {
             Ok(b) => b,
             // The file did not compile: every block in it fails.
-            Err(e) => (0..blocks_in_file.max(1))
-                .map(|i| (format!("(file, block {})", i + 1), Some(e.clone())))
-                .collect(),
+            Err(e) => (
+                (0..blocks_in_file.max(1))
+                    .map(|i| (format!("(file, block {})", i + 1), Some(e.clone())))
+                    .collect::<Vec<_>>(),
+                false,
+            ),
         };
+        let mut blocks = blocks;
+        // A runtime error ends the file: the blocks after it did not run, and fail.
+        for k in blocks.len()..if errored { blocks_in_file } else { 0 } {
+            blocks.push((
+                format!("(block {} not reached)", k + 1),
+                Some("an earlier block ended the script".into()),
+            ));
+        }
         let (mut p, mut fl) = (0, 0);
         for (name, failure) in &blocks {
             let key = format!("{rel}: {name}");

@@ -38,7 +38,7 @@ use std::sync::Arc;
 
 pub use types::{
     Action, Answer, Context, DuplicateRecord, EditedHeaders, Envelope, Fcc, Outcome,
-    OutgoingMessage, Question, RunLimits, RuntimeError, ScoreSource, ScriptLocation,
+    OutgoingMessage, Question, RunLimits, RuntimeError, ScoreHeader, ScoreSource, ScriptLocation,
     VacationConfig,
 };
 

@@ -117,6 +117,32 @@ impl Default for VacationConfig {
     }
 }
 
+/// Where a scanner's verdict is: a header, and optionally a regular expression whose first
+/// group (or whole match) is the value within that header's value.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ScoreHeader {
+    /// The header field name (e.g. `X-Spam-Score`).
+    pub name: String,
+    /// A regular expression applied to the (unfolded) value; `None` takes the whole value.
+    pub pattern: Option<String>,
+}
+
+impl ScoreHeader {
+    /// Parses Pigeonhole's `Name` or `Name:regex` form.
+    pub fn parse(spec: &str) -> Self {
+        match spec.split_once(':') {
+            Some((n, p)) => Self {
+                name: n.trim().to_string(),
+                pattern: Some(p.to_string()),
+            },
+            None => Self {
+                name: spec.trim().to_string(),
+                pattern: None,
+            },
+        }
+    }
+}
+
 /// How `spamtest` / `virustest` read the verdict of a scanner from the message
 /// (RFC 5235 leaves this to the implementation).
 #[derive(Clone, Debug, PartialEq)]
@@ -124,26 +150,26 @@ impl Default for VacationConfig {
 pub enum ScoreSource {
     /// Not configured: the test sees "0" (not tested).
     None,
-    /// A header holding a number, with the score that means "certainly spam"/"infected".
+    /// A number, with the score that means "certainly spam"/"infected".
     Score {
-        /// The header field (e.g. `X-Spam-Score`).
-        header: String,
+        /// Where the score is.
+        header: ScoreHeader,
         /// Score that maps to the top of the scale.
         max: f64,
-        /// Header holding the maximum instead, if any (e.g. `X-Spam-Threshold`).
-        max_header: Option<String>,
+        /// Where the maximum is instead, if any (e.g. SpamAssassin's `required=`).
+        max_header: Option<ScoreHeader>,
     },
-    /// A header holding a count of a character (e.g. `X-Spam-Level: *****`).
+    /// A count of characters (e.g. `X-Spam-Level: *****`).
     Strlen {
-        /// The header field.
-        header: String,
+        /// Where the characters are.
+        header: ScoreHeader,
         /// Count that maps to the top of the scale.
         max: f64,
     },
-    /// A header holding one of several texts, each mapped to a value 1..=10.
+    /// One of several texts, each mapped to a value (1..=10 spam, 1..=5 virus).
     Text {
-        /// The header field.
-        header: String,
+        /// Where the text is.
+        header: ScoreHeader,
         /// (text, value) pairs, compared case-insensitively.
         values: Vec<(String, u32)>,
     },

@@ -6,6 +6,9 @@ use super::types::{Fcc, OutgoingMessage, ScoreSource};
 use super::{Action, Flow, Question, Res, Runtime};
 use crate::program::{self, Notify, Vacation};
 
+/// Identifies the software in messages the script sends (as Pigeonhole does).
+const SIEVE_HEADER: &str = concat!("mail-crates sieve ", env!("CARGO_PKG_VERSION"));
+
 /// RFC 2047 encodes a header value if it holds non-ASCII text.
 pub(crate) fn encode_header_value(v: &str) -> String {
     if v.is_ascii() {
@@ -327,6 +330,7 @@ impl Runtime<'_, '_> {
                 "Auto-Submitted".to_string(),
                 "auto-replied (vacation)".to_string(),
             ),
+            ("X-Sieve".to_string(), SIEVE_HEADER.to_string()),
             ("Precedence".to_string(), "bulk".to_string()),
         ];
         if let Some(mid) = self.first_header("message-id") {
@@ -434,6 +438,7 @@ impl Runtime<'_, '_> {
             fold("Subject", &encode_header_value(&subject)),
         ));
         headers.push(("Auto-Submitted".into(), "auto-notified".into()));
+        headers.push(("X-Sieve".into(), SIEVE_HEADER.into()));
         for (h, v) in &uri.headers {
             if !h.eq_ignore_ascii_case("subject") {
                 headers.push((h.clone(), encode_header_value(v)));
@@ -576,6 +581,30 @@ pub(crate) fn enclose_message(
     out
 }
 
+/// The text a [`ScoreHeader`] points at, if the header is there (and the pattern matches).
+fn score_text(rt: &Runtime<'_, '_>, h: &super::types::ScoreHeader) -> Option<String> {
+    let raw = rt
+        .message
+        .fields
+        .iter()
+        .find(|f| {
+            rt.message
+                .field_name(f)
+                .eq_ignore_ascii_case(h.name.as_bytes())
+        })
+        .map(|f| String::from_utf8_lossy(rt.message.bytes(&f.value)).replace(['\r', '\n'], ""))?;
+    match &h.pattern {
+        None => Some(raw.trim().to_string()),
+        Some(p) => {
+            let re = regex::Regex::new(p).ok()?;
+            let c = re.captures(&raw)?;
+            c.get(1)
+                .or_else(|| c.get(0))
+                .map(|m| m.as_str().to_string())
+        }
+    }
+}
+
 /// The `spamtest`/`virustest` value: "0" (not tested), else "1".."10" (spam), "1".."5"
 /// (virus), or "0".."100" with `:percent`.
 pub(crate) fn score(rt: &Runtime<'_, '_>, spam: bool, percent: bool) -> String {
@@ -588,7 +617,7 @@ pub(crate) fn score(rt: &Runtime<'_, '_>, spam: bool, percent: bool) -> String {
             max,
             max_header,
         } => {
-            let Some(v) = rt.first_header(header) else {
+            let Some(v) = score_text(rt, header) else {
                 return "0".into();
             };
             let Some(score) = leading_number(&v) else {
@@ -596,7 +625,7 @@ pub(crate) fn score(rt: &Runtime<'_, '_>, spam: bool, percent: bool) -> String {
             };
             let max = max_header
                 .as_ref()
-                .and_then(|h| rt.first_header(h))
+                .and_then(|h| score_text(rt, h))
                 .and_then(|m| leading_number(&m))
                 .unwrap_or(*max);
             if max <= 0.0 {
@@ -605,16 +634,16 @@ pub(crate) fn score(rt: &Runtime<'_, '_>, spam: bool, percent: bool) -> String {
             score / max
         }
         ScoreSource::Strlen { header, max } => {
-            let Some(v) = rt.first_header(header) else {
+            let Some(v) = score_text(rt, header) else {
                 return "0".into();
             };
             if *max <= 0.0 {
                 return "0".into();
             }
-            v.trim().chars().count() as f64 / max
+            v.chars().count() as f64 / max
         }
         ScoreSource::Text { header, values } => {
-            let Some(v) = rt.first_header(header) else {
+            let Some(v) = score_text(rt, header) else {
                 return "0".into();
             };
             let Some((_, n)) = values
@@ -636,7 +665,8 @@ pub(crate) fn score(rt: &Runtime<'_, '_>, spam: bool, percent: bool) -> String {
     if percent {
         return (ratio * 100.0).round().to_string();
     }
-    (1.0 + (ratio * (top - 1.0)).round())
+    // 1 is "certainly not", the top "certainly": the scale is cut into equal steps.
+    (1.0 + (ratio * (top - 1.0)).floor())
         .clamp(1.0, top)
         .to_string()
 }
