@@ -20,6 +20,8 @@
 //!   generated and parsed (also from gzip and e-mail).
 //! - [`mta_sts`]: MTA-STS (RFC 8461) record and policy parse, MX matching, the caching
 //!   rules, and discovery that hands the HTTPS fetch to the host as a question.
+//! - [`dane`]: DANE TLSA (RFC 7671/7672) matching against a certificate chain, only on
+//!   DNSSEC-secure answers; TLSA record generation.
 //!
 //! ```text
 //!   message bytes ──▶ ┌──────────┐ ──▶ Need(question) ──▶ caller's resolver
@@ -81,6 +83,7 @@
 
 pub mod arc;
 pub mod auth_results;
+pub mod dane;
 pub mod dkim;
 pub mod dmarc;
 pub mod dns;
