@@ -8,7 +8,7 @@ use mail_parser::{Address, HeaderValue};
 use crate::program::AddressPart;
 
 fn is_atext(b: u8) -> bool {
-    b.is_ascii_alphanumeric() || b"!#$%&'*+-/=?^_`{|}~".contains(&b) || b >= 0x80
+    b.is_ascii_alphanumeric() || b"!#$%&'*+-/=?^_`{|}~".contains(&b)
 }
 
 #[derive(Debug, PartialEq, Eq)]
@@ -96,9 +96,10 @@ fn tokens(s: &str) -> Option<Vec<Tok>> {
                 out.push(Tok::Close);
                 i += 1;
             }
-            c if is_atext(c) => {
+            c if is_atext(c) || c >= 0x80 => {
+                // Non-ASCII is allowed in a display name; addr_spec_tokens rejects it.
                 let start = i;
-                while i < b.len() && is_atext(b[i]) {
+                while i < b.len() && (is_atext(b[i]) || b[i] >= 0x80) {
                     i += 1;
                 }
                 out.push(Tok::Word(s[start..i].to_string()));
@@ -113,16 +114,31 @@ fn tokens(s: &str) -> Option<Vec<Tok>> {
 fn addr_spec_tokens(t: &[Tok]) -> Option<String> {
     let at = t.iter().position(|x| *x == Tok::At)?;
     let (local, domain) = (&t[..at], &t[at + 1..]);
+    if t.iter()
+        .any(|x| matches!(x, Tok::Word(w) | Tok::Quoted(w) | Tok::Literal(w) if !w.is_ascii()))
+    {
+        return None;
+    }
     let mut out = String::new();
-    // local-part: word *("." word)
-    for (k, x) in local.iter().enumerate() {
-        match (k % 2, x) {
-            (0, Tok::Word(w) | Tok::Quoted(w)) => out.push_str(w),
-            (1, Tok::Dot) => out.push('.'),
+    // local-part: words separated by dots; stray dots are accepted as RFC 5322's
+    // obs-local-part and Pigeonhole do ("..a...b..@c").
+    let mut prev_word = false;
+    let mut words = 0;
+    for x in local {
+        match x {
+            Tok::Word(w) | Tok::Quoted(w) if !prev_word => {
+                out.push_str(w);
+                prev_word = true;
+                words += 1;
+            }
+            Tok::Dot => {
+                out.push('.');
+                prev_word = false;
+            }
             _ => return None,
         }
     }
-    if local.is_empty() || local.len() % 2 == 0 {
+    if words == 0 {
         return None;
     }
     out.push('@');
@@ -248,8 +264,18 @@ mod tests {
             Some("stephan@example.org")
         );
         assert_eq!(p("a (comment) @b.c").as_deref(), Some("a@b.c"));
+        assert_eq!(p("..a...b..@c.d").as_deref(), Some("..a...b..@c.d"));
         for bad in [
-            "", "a", "@b", "a@", "a..b@c", "a b@c", "a@b..c", ".a@b", "a@b.", "x <a@b",
+            "",
+            "a",
+            "@b",
+            "a@",
+            "a b@c",
+            "a@b..c",
+            "a@b.",
+            "x <a@b",
+            "r\u{fc}diger@example.com",
+            "a@b,c@d",
         ] {
             assert_eq!(p(bad), None, "{bad}");
         }

@@ -515,7 +515,17 @@ impl Compiler<'_> {
                     pos: cmd.pos,
                     message: format!("'{}' must follow an 'if' or 'elsif' block", cmd.name),
                 });
-                i += 1;
+                // One error for a whole orphaned chain; its blocks are still checked.
+                while i < cmds.len() && (cmds[i].name == "elsif" || cmds[i].name == "else") {
+                    if let Some(b) = &cmds[i].block {
+                        self.block(b, false);
+                    }
+                    let was_else = cmds[i].name == "else";
+                    i += 1;
+                    if was_else {
+                        break;
+                    }
+                }
                 continue;
             }
             if let Err(e) = self.command(cmd) {
@@ -537,7 +547,7 @@ impl Compiler<'_> {
         no_block(cmd)?;
         p.expect_count(&["capability list"])?;
         let (names, pos) = p.list(0, "capability list")?;
-        let mut first_err = None;
+        let mut errs = Vec::new();
         for name in names {
             match Capability::from_name(name) {
                 Some(Capability::Testsuite) if self.opts.testsuite => {
@@ -552,21 +562,20 @@ impl Compiler<'_> {
                         _ => {}
                     }
                 }
-                Some(c) if c != Capability::Testsuite => {
-                    first_err.get_or_insert_with(|| Diagnostic {
-                        pos,
-                        message: format!("the extension '{name}' is not available here"),
-                    });
-                }
-                _ => {
-                    first_err.get_or_insert_with(|| Diagnostic {
-                        pos,
-                        message: format!("unknown extension '{name}' in require"),
-                    });
-                }
+                Some(c) if c != Capability::Testsuite => errs.push(Diagnostic {
+                    pos,
+                    message: format!("the extension '{name}' is not available here"),
+                }),
+                _ => errs.push(Diagnostic {
+                    pos,
+                    message: format!("unknown extension '{name}' in require"),
+                }),
             }
         }
-        match first_err {
+        // One error per unknown name; the last is returned, the others recorded.
+        let last = errs.pop();
+        self.errors.extend(errs);
+        match last {
             Some(e) => Err(e),
             None => Ok(()),
         }
@@ -832,7 +841,9 @@ impl Compiler<'_> {
                     }
                 });
             }
-            "index" if accept.index && (self.has(Capability::Index) || a.owner == "deleteheader") => {
+            "index"
+                if accept.index && (self.has(Capability::Index) || a.owner == "deleteheader") =>
+            {
                 if c.index.is_some() {
                     return dup("':index'");
                 }
@@ -842,7 +853,9 @@ impl Compiler<'_> {
                 }
                 c.index = Some(n);
             }
-            "last" if accept.index && (self.has(Capability::Index) || a.owner == "deleteheader") => {
+            "last"
+                if accept.index && (self.has(Capability::Index) || a.owner == "deleteheader") =>
+            {
                 c.last = true;
                 c.last_pos = Some(pos);
             }
@@ -956,7 +969,8 @@ impl Compiler<'_> {
         }
         let decoded;
         let s = if self.has(Capability::EncodedCharacter) && s.contains("${") {
-            decoded = decode_encoded_characters(s).map_err(|m| Diagnostic { pos, message: m })?;
+            decoded =
+                decode_encoded_characters(s, false).map_err(|m| Diagnostic { pos, message: m })?;
             decoded.as_str()
         } else {
             s
@@ -1153,10 +1167,24 @@ impl Compiler<'_> {
             }
             _ => {
                 if !t.tests.is_empty() {
-                    return err(
-                        t.tests[0].pos,
-                        format!("the test '{}' takes no nested tests", t.name),
-                    );
+                    // Validate the spurious tests too, so their own errors are reported.
+                    let at = self.errors.len();
+                    for sub in &t.tests {
+                        if let Err(e) = self.test(sub) {
+                            self.errors.push(e);
+                        }
+                    }
+                    let nested: Vec<Diagnostic> = self.errors.drain(at..).collect();
+                    self.errors.push(Diagnostic {
+                        pos: t.tests[0].pos,
+                        message: format!("the test '{}' takes no nested tests", t.name),
+                    });
+                    let last = nested.last().cloned();
+                    self.errors.extend(nested.into_iter().rev().skip(1).rev());
+                    return match last {
+                        Some(e) => Err(e),
+                        None => Err(self.errors.pop().expect("just pushed")),
+                    };
                 }
                 let test = self.leaf_test(t)?;
                 self.emit(Instr::Test(Box::new(test)), t.pos);
@@ -1742,12 +1770,36 @@ impl Compiler<'_> {
     // ---- commands ----
 
     fn command(&mut self, cmd: &CommandNode<'_>) -> Res<()> {
+        let name: &str = &cmd.name;
+        let structural = if name == "foreverypart" || name == "test" {
+            None
+        } else {
+            no_tests(cmd).and_then(|()| no_block(cmd)).err()
+        };
+        let Some(s) = structural else {
+            return self.command_inner(cmd);
+        };
+        match self.command_inner(cmd) {
+            Err(e) if e.message.starts_with("unknown command") => Err(e),
+            // Unexpected arguments and an unexpected test/block are two problems.
+            Err(e)
+                if e.message.contains("takes no arguments")
+                    || e.message.contains("found an extra") =>
+            {
+                self.errors.push(e);
+                Err(s)
+            }
+            Err(e) if !e.message.contains("is missing") => {
+                self.errors.push(s);
+                Err(e)
+            }
+            _ => Err(s),
+        }
+    }
+
+    fn command_inner(&mut self, cmd: &CommandNode<'_>) -> Res<()> {
         let pos = cmd.pos;
         let name: &str = &cmd.name;
-        if name != "foreverypart" && name != "test" {
-            no_tests(cmd)?;
-            no_block(cmd)?;
-        }
         let mut c = Common::default();
         let none = &mut |_: &mut Self, _: &mut Args<'_, '_>, _: &str, _: Position| Ok(false);
         let instr = match name {
@@ -1839,6 +1891,12 @@ impl Compiler<'_> {
                 )?;
                 p.expect_count(&["mailbox"])?;
                 let (m, mp) = p.string(0, "mailbox")?;
+                if self.has(Capability::EncodedCharacter) && m.contains("${") {
+                    decode_encoded_characters(m, true).map_err(|e| Diagnostic {
+                        pos: mp,
+                        message: format!("invalid mailbox name: {e}"),
+                    })?;
+                }
                 f.mailbox = self.value(m, mp)?;
                 Instr::FileInto(Box::new(f))
             }
@@ -1944,6 +2002,12 @@ impl Compiler<'_> {
                 let (n, np) = p.string(0, "script name")?;
                 if n.is_empty() || n.contains('/') || n.contains('\0') {
                     return err(np, format!("invalid script name \"{n}\" for include"));
+                }
+                if self.has(Capability::Variables) && n.contains("${") {
+                    return err(
+                        np,
+                        "the script name of 'include' must be a constant; variables are not allowed here",
+                    );
                 }
                 Instr::Include {
                     location: location.unwrap_or(Location::Personal),
@@ -2808,14 +2872,38 @@ pub(crate) fn is_address_header(h: &str) -> bool {
     // RFC 5322 and the address headers of RFC 2076 / draft-palme-mailext-headers.
     matches!(
         h.to_ascii_lowercase().as_str(),
-        "from" | "sender" | "reply-to" | "to" | "cc" | "bcc" | "resent-from" | "resent-sender"
-            | "resent-to" | "resent-cc" | "resent-bcc" | "resent-reply-to" | "return-path"
-            | "delivered-to" | "envelope-to" | "original-recipient" | "errors-to"
-            | "apparently-to" | "disposition-notification-to" | "mail-followup-to"
-            | "mail-reply-to" | "for-approval" | "for-handling" | "for-comment"
-            | "abuse-reports-to" | "read-receipt-to" | "registered-mail-reply-requested-by"
-            | "return-receipt-requested" | "return-receipt-to" | "original-from"
-            | "original-sender" | "list-post"
+        "from"
+            | "sender"
+            | "reply-to"
+            | "to"
+            | "cc"
+            | "bcc"
+            | "resent-from"
+            | "resent-sender"
+            | "resent-to"
+            | "resent-cc"
+            | "resent-bcc"
+            | "resent-reply-to"
+            | "return-path"
+            | "delivered-to"
+            | "envelope-to"
+            | "original-recipient"
+            | "errors-to"
+            | "apparently-to"
+            | "disposition-notification-to"
+            | "mail-followup-to"
+            | "mail-reply-to"
+            | "for-approval"
+            | "for-handling"
+            | "for-comment"
+            | "abuse-reports-to"
+            | "read-receipt-to"
+            | "registered-mail-reply-requested-by"
+            | "return-receipt-requested"
+            | "return-receipt-to"
+            | "original-from"
+            | "original-sender"
+            | "list-post"
     ) || h.len() > 2 && h[..2].eq_ignore_ascii_case("x-")
 }
 
@@ -2861,7 +2949,7 @@ pub(crate) fn build_regex(
 
 /// Decodes `${hex:...}` and `${unicode:...}` (RFC 5228 §2.4.2.4). Malformed sequences are
 /// left as they are; a bad Unicode code point is an error.
-pub(crate) fn decode_encoded_characters(s: &str) -> Result<String, String> {
+pub(crate) fn decode_encoded_characters(s: &str, strict: bool) -> Result<String, String> {
     let mut out = String::with_capacity(s.len());
     let mut rest = s;
     while let Some(start) = rest.find("${") {
@@ -2908,7 +2996,15 @@ pub(crate) fn decode_encoded_characters(s: &str) -> Result<String, String> {
                 }
             }
             if ok {
-                Some(String::from_utf8_lossy(&bytes).into_owned())
+                match String::from_utf8(bytes) {
+                    Ok(t) => Some(t),
+                    Err(_) if strict => {
+                        return Err(format!(
+                            "the encoded characters \"${{{inner}}}\" are not valid UTF-8"
+                        ));
+                    }
+                    Err(e) => Some(String::from_utf8_lossy(e.as_bytes()).into_owned()),
+                }
             } else {
                 None
             }

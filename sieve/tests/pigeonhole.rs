@@ -13,7 +13,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use sieve::runtime::{Fcc, ScoreHeader, ScoreSource, ScriptLocation};
+use sieve::runtime::{Fcc, RedirectSender, ScoreHeader, ScoreSource, ScriptLocation};
 use sieve::{
     Action, Answer, Capabilities, CompileOptions, Context, Envelope, OutgoingMessage, Program,
     Question, Runtime, Step, TestsuiteRequest, compile,
@@ -183,6 +183,16 @@ impl Suite {
         let c = &self.config;
         let mut ctx = Context::default();
         ctx.now = 1_700_000_000;
+        if let Some(v) = c.get("sieve_redirect_envelope_from") {
+            let v = v.trim();
+            ctx.redirect_sender = match v {
+                "recipient" => RedirectSender::Recipient,
+                "orig_recipient" => RedirectSender::OriginalRecipient,
+                "user_email" => RedirectSender::UserEmail,
+                "sender" => RedirectSender::Sender,
+                _ => RedirectSender::Explicit(header_address(v)),
+            };
+        }
         if let Some(v) = c.get("recipient_delimiter") {
             ctx.recipient_delimiter.clone_from(v);
         }
@@ -203,6 +213,27 @@ impl Suite {
         }
         if let Some(v) = c.get("sieve_vacation_default_subject") {
             ctx.vacation.default_subject.clone_from(v);
+        }
+        if let Some(v) = c.get("sieve_vacation_default_subject_template") {
+            ctx.vacation.default_subject_template = Some(v.clone());
+        }
+        for (k, slot) in [
+            (
+                "sieve_vacation_use_original_recipient",
+                &mut ctx.vacation.use_original_recipient,
+            ),
+            (
+                "sieve_vacation_send_from_recipient",
+                &mut ctx.vacation.send_from_recipient,
+            ),
+            (
+                "sieve_vacation_to_header_ignore_envelope",
+                &mut ctx.vacation.to_header_ignore_envelope,
+            ),
+        ] {
+            if let Some(v) = c.get(k) {
+                *slot = v == "yes";
+            }
         }
         if let Some(v) = c.get("sieve_vacation_check_recipient") {
             ctx.vacation.check_recipient = v == "yes";
@@ -477,16 +508,14 @@ impl Suite {
                     flags_for_implicit.clone_from(flags);
                 }
                 Action::Redirect {
-                    address, headers, ..
+                    address,
+                    headers,
+                    envelope_from,
+                    ..
                 } => {
                     let m = self.message_with(headers.as_ref(), &message);
-                    let from = self
-                        .config
-                        .get("sieve_redirect_envelope_from")
-                        .cloned()
-                        .unwrap_or_else(|| self.envelope.from.clone());
                     self.sent.push(Sent {
-                        from,
+                        from: envelope_from.clone(),
                         to: vec![address.clone()],
                         message: m,
                     });

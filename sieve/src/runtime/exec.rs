@@ -215,33 +215,7 @@ impl Runtime<'_, '_> {
                 self.implicit_keep = false;
             }
             Instr::FileInto(f) => self.fileinto(f)?,
-            Instr::Redirect { address, copy } => {
-                let raw = self.expand(address).into_owned();
-                let Some(addr) = crate::address::parse_redirect_address(&raw) else {
-                    return Err(Flow::Error(format!(
-                        "the redirect address \"{raw}\" is invalid"
-                    )));
-                };
-                if self.redirects >= self.ctx.limits.max_redirects {
-                    return Err(Flow::Error(format!(
-                        "too many redirects (the limit is {})",
-                        self.ctx.limits.max_redirects
-                    )));
-                }
-                let headers = self.snapshot();
-                let before = self.actions.len();
-                self.add_action(Action::Redirect {
-                    address: addr,
-                    copy: *copy,
-                    headers,
-                })?;
-                if self.actions.len() > before {
-                    self.redirects += 1;
-                }
-                if !copy {
-                    self.implicit_keep = false;
-                }
-            }
+            Instr::Redirect { address, copy } => self.redirect(address, *copy)?,
             Instr::Reject { reason, ereject } => {
                 let reason = self.expand(reason).into_owned();
                 self.add_action(Action::Reject {
@@ -469,6 +443,88 @@ impl Runtime<'_, '_> {
         self.actions.push(Action::ReplaceMessage { message: arc });
         self.message = super::message::Message::new(Cow::Owned(new));
         self.headers_snapshot = None;
+    }
+
+    fn redirect(&mut self, address: &Value, copy: bool) -> Res<()> {
+        let raw = self.expand(address).into_owned();
+        let Some(addr) = crate::address::parse_redirect_address(&raw) else {
+            return Err(Flow::Error(format!(
+                "the redirect address \"{raw}\" is invalid"
+            )));
+        };
+        if self.redirects >= self.ctx.limits.max_redirects {
+            return Err(Flow::Error(format!(
+                "too many redirects (the limit is {})",
+                self.ctx.limits.max_redirects
+            )));
+        }
+        let me = self
+            .ctx
+            .user_addresses
+            .first()
+            .cloned()
+            .unwrap_or_else(|| self.envelope.to.clone());
+        let mut headers = self.snapshot();
+        if self.ctx.redirect_loop_protection {
+            let looped = self
+                .message
+                .fields
+                .iter()
+                .filter(|f| {
+                    self.message
+                        .field_name(f)
+                        .eq_ignore_ascii_case(b"x-sieve-redirected-from")
+                })
+                .any(|f| {
+                    let mut list = Vec::new();
+                    crate::address::header_addresses(self.message.bytes(&f.value), &mut list);
+                    list.iter().any(|a| a.eq_ignore_ascii_case(&me))
+                });
+            if looped {
+                self.log.push(format!("redirect to <{addr}> not done: the message was already redirected by <{me}> (mail loop)"));
+                return Ok(());
+            }
+            let mut block = format!("X-Sieve-Redirected-From: {me}\r\n").into_bytes();
+            match &headers {
+                Some(h) => block.extend_from_slice(h),
+                None => block.extend_from_slice(&self.message.header_block()),
+            }
+            headers = Some(Arc::from(block));
+        }
+        let envelope_from = if self.envelope.from.is_empty() {
+            String::new()
+        } else {
+            match &self.ctx.redirect_sender {
+                super::RedirectSender::Recipient => self.envelope.to.clone(),
+                super::RedirectSender::OriginalRecipient => self
+                    .envelope
+                    .orig_to
+                    .clone()
+                    .unwrap_or_else(|| self.envelope.to.clone()),
+                super::RedirectSender::UserEmail => self
+                    .ctx
+                    .user_addresses
+                    .first()
+                    .cloned()
+                    .unwrap_or_else(|| self.envelope.from.clone()),
+                super::RedirectSender::Explicit(a) => a.clone(),
+                _ => self.envelope.from.clone(),
+            }
+        };
+        let before = self.actions.len();
+        self.add_action(Action::Redirect {
+            address: addr,
+            envelope_from,
+            copy,
+            headers,
+        })?;
+        if self.actions.len() > before {
+            self.redirects += 1;
+        }
+        if !copy {
+            self.implicit_keep = false;
+        }
+        Ok(())
     }
 
     fn fileinto(&mut self, f: &FileInto) -> Res<()> {

@@ -38,8 +38,8 @@ use std::sync::Arc;
 
 pub use types::{
     Action, Answer, Context, DuplicateRecord, EditedHeaders, Envelope, Fcc, Outcome,
-    OutgoingMessage, Question, RunLimits, RuntimeError, ScoreHeader, ScoreSource, ScriptLocation,
-    VacationConfig,
+    OutgoingMessage, Question, RedirectSender, RunLimits, RuntimeError, ScoreHeader, ScoreSource,
+    ScriptLocation, VacationConfig,
 };
 
 use crate::capability::Capability;

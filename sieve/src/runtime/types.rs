@@ -103,6 +103,14 @@ pub struct VacationConfig {
     pub default_subject: String,
     /// Only answer if one of the user's addresses is in To/Cc/Bcc/Resent-* (RFC 5230 §4.5).
     pub check_recipient: bool,
+    /// Subject template when the script gives none: `%{subject}` is the original subject.
+    pub default_subject_template: Option<String>,
+    /// Count the original recipient (ORCPT) among the user's addresses.
+    pub use_original_recipient: bool,
+    /// Send responses with the user's address as envelope sender instead of the null sender.
+    pub send_from_recipient: bool,
+    /// Address responses to the Sender/From header instead of the envelope sender.
+    pub to_header_ignore_envelope: bool,
 }
 
 impl Default for VacationConfig {
@@ -113,6 +121,10 @@ impl Default for VacationConfig {
             max_period: 90 * 86_400,
             default_subject: "Automated reply".into(),
             check_recipient: true,
+            default_subject_template: None,
+            use_original_recipient: false,
+            send_from_recipient: false,
+            to_header_ignore_envelope: false,
         }
     }
 }
@@ -207,6 +219,11 @@ pub struct Context {
     pub environment: Vec<(String, String)>,
     /// The `notify_method_capability` "online" answer for mailto (RFC 5435 §5; "maybe").
     pub notify_online: String,
+    /// The envelope sender of redirected mail.
+    pub redirect_sender: RedirectSender,
+    /// Mark redirected mail with `X-Sieve-Redirected-From: <user>` and refuse to redirect
+    /// mail that already carries the user's mark (a redirect loop); default on.
+    pub redirect_loop_protection: bool,
 }
 
 impl Default for Context {
@@ -229,8 +246,28 @@ impl Default for Context {
                 ("phase".into(), "during".into()),
             ],
             notify_online: "maybe".into(),
+            redirect_sender: RedirectSender::Sender,
+            redirect_loop_protection: true,
         }
     }
+}
+
+/// The envelope sender of redirected mail (the host's policy; a null sender always stays
+/// null, so redirects never cause backscatter).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum RedirectSender {
+    /// The original sender (the default; SRS, if any, is the host's business).
+    #[default]
+    Sender,
+    /// The final recipient (the user this delivery is for).
+    Recipient,
+    /// The original recipient if known, else the final one.
+    OriginalRecipient,
+    /// The user's first address from [`Context::user_addresses`], else the sender.
+    UserEmail,
+    /// A fixed address (empty for the null sender).
+    Explicit(String),
 }
 
 /// Where an included script comes from (RFC 6609 §3.2).
@@ -405,6 +442,8 @@ pub enum Action {
     Redirect {
         /// The addr-spec.
         address: String,
+        /// The envelope sender to use (empty: the null sender).
+        envelope_from: String,
         /// `:copy` was given.
         copy: bool,
         /// Edited headers, if any.

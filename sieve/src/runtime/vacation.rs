@@ -9,6 +9,23 @@ use crate::program::{self, Notify, Vacation};
 /// Identifies the software in messages the script sends (as Pigeonhole does).
 const SIEVE_HEADER: &str = concat!("mail-crates sieve ", env!("CARGO_PKG_VERSION"));
 
+/// The longest Subject of a vacation response, in characters (longer ones end in "…").
+const MAX_SUBJECT: usize = 256;
+
+/// Encodes an address header value: only a non-ASCII display name is RFC 2047 encoded.
+pub(crate) fn encode_address_header(v: &str) -> String {
+    if v.is_ascii() {
+        return v.to_string();
+    }
+    match (v.rfind('<'), v.ends_with('>')) {
+        (Some(i), true) => {
+            let phrase = v[..i].trim().trim_matches('"');
+            format!("{} {}", encode_header_value(phrase), &v[i..])
+        }
+        _ => encode_header_value(v),
+    }
+}
+
 /// RFC 2047 encodes a header value if it holds non-ASCII text.
 pub(crate) fn encode_header_value(v: &str) -> String {
     if v.is_ascii() {
@@ -171,6 +188,39 @@ impl Runtime<'_, '_> {
         })
     }
 
+    /// The To header of a response to `sender`, and the envelope recipient: the Sender,
+    /// From or Reply-To entry whose address is the envelope sender, with its display name;
+    /// or, when configured to ignore the envelope, the Sender or From entry.
+    fn reply_to(&self, sender: &str) -> (String, String) {
+        let entries = |h: &str| -> Vec<(String, String)> {
+            let mut out = Vec::new();
+            for raw in self.all_header_values(h) {
+                let mut list = Vec::new();
+                crate::address::header_addresses(raw.as_bytes(), &mut list);
+                if list.len() == 1 {
+                    out.push((raw.trim().to_string(), list.remove(0)));
+                }
+            }
+            out
+        };
+        if self.ctx.vacation.to_header_ignore_envelope {
+            for h in ["sender", "from"] {
+                if let Some((raw, addr)) = entries(h).into_iter().next() {
+                    return (raw, addr);
+                }
+            }
+        }
+        for h in ["sender", "from", "reply-to"] {
+            if let Some((raw, addr)) = entries(h)
+                .into_iter()
+                .find(|(_, a)| a.eq_ignore_ascii_case(sender))
+            {
+                return (raw, addr);
+            }
+        }
+        (format!("<{sender}>"), sender.to_string())
+    }
+
     pub(crate) fn vacation(&mut self, v: &Vacation) -> Res<()> {
         if self.vacation_done {
             return Err(Flow::Error(
@@ -235,39 +285,50 @@ impl Runtime<'_, '_> {
         {
             return skip(self, "the message is marked as spam");
         }
-        let user = self.user_address();
-        let mut mine: Vec<String> = vec![
-            user.to_ascii_lowercase(),
-            self.envelope.to.to_ascii_lowercase(),
-        ];
-        if let Some(o) = &self.envelope.orig_to {
+        // The user's addresses: configured ones, the final recipient, :addresses, and the
+        // original recipient only when configured (it may be a list the user is on).
+        let mut mine: Vec<String> = self
+            .ctx
+            .user_addresses
+            .iter()
+            .map(|a| a.to_ascii_lowercase())
+            .collect();
+        mine.push(self.envelope.to.to_ascii_lowercase());
+        if self.ctx.vacation.use_original_recipient
+            && let Some(o) = &self.envelope.orig_to
+        {
             mine.push(o.to_ascii_lowercase());
         }
-        mine.extend(
-            self.ctx
-                .user_addresses
-                .iter()
-                .map(|a| a.to_ascii_lowercase()),
-        );
         mine.extend(addresses.iter().cloned());
         if mine.iter().any(|m| *m == sender.to_ascii_lowercase()) {
             return skip(self, "the sender is the user");
         }
-        if self.ctx.vacation.check_recipient {
-            let mut found = false;
-            for h in ["to", "cc", "bcc", "resent-to", "resent-cc", "resent-bcc"] {
-                for raw in self.all_header_values(h) {
-                    let mut list = Vec::new();
-                    crate::address::header_addresses(raw.as_bytes(), &mut list);
-                    if list.iter().any(|a| mine.contains(&a.to_ascii_lowercase())) {
-                        found = true;
-                    }
+        if let Some(x) = self.first_header("x-auto-response-suppress")
+            && x.split([',', ' '])
+                .any(|t| t.eq_ignore_ascii_case("all") || t.eq_ignore_ascii_case("oof"))
+        {
+            return skip(
+                self,
+                "the sender asked for no automatic replies (X-Auto-Response-Suppress)",
+            );
+        }
+        // Which of the user's addresses the message was sent to (RFC 5230 §4.5).
+        let mut matched: Option<String> = None;
+        for h in ["to", "cc", "bcc", "resent-to", "resent-cc", "resent-bcc"] {
+            for raw in self.all_header_values(h) {
+                let mut list = Vec::new();
+                crate::address::header_addresses(raw.as_bytes(), &mut list);
+                if let Some(a) = list.iter().find(|a| mine.contains(&a.to_ascii_lowercase())) {
+                    matched.get_or_insert_with(|| a.clone());
                 }
             }
-            if !found {
-                return skip(self, "none of the user's addresses is in To, Cc or Bcc");
-            }
         }
+        if self.ctx.vacation.check_recipient && matched.is_none() {
+            return skip(self, "none of the user's addresses is in To, Cc or Bcc");
+        }
+        let user = matched
+            .or_else(|| self.ctx.user_addresses.first().cloned())
+            .unwrap_or_else(|| self.envelope.to.clone());
         // Period (RFC 5230 §4.1, RFC 6131).
         let cfg = &self.ctx.vacation;
         let period = match v.period {
@@ -312,16 +373,28 @@ impl Runtime<'_, '_> {
         // The response (RFC 5230 §5).
         let orig_subject = self.first_header("subject").unwrap_or_default();
         let subject = subject.unwrap_or_else(|| {
-            if orig_subject.is_empty() {
-                self.ctx.vacation.default_subject.clone()
-            } else {
-                format!("Auto: {orig_subject}")
+            let cfg = &self.ctx.vacation;
+            match &cfg.default_subject_template {
+                Some(t) if !t.is_empty() => t
+                    .replace("%{subject}", &orig_subject)
+                    .replace("%$", &orig_subject),
+                _ if orig_subject.is_empty() => cfg.default_subject.clone(),
+                _ => format!("Auto: {orig_subject}"),
             }
         });
+        let subject = if subject.chars().count() > MAX_SUBJECT {
+            let mut t: String = subject.chars().take(MAX_SUBJECT - 1).collect();
+            t.push('\u{2026}');
+            t
+        } else {
+            subject
+        };
+        // To: the sender's own header entry (with its display name) when one matches.
+        let (to_hdr, rcpt) = self.reply_to(&sender);
         let from_hdr = from.unwrap_or_else(|| format!("<{user}>"));
         let mut headers = vec![
-            ("From".to_string(), encode_header_value(&from_hdr)),
-            ("To".to_string(), format!("<{sender}>")),
+            ("From".to_string(), encode_address_header(&from_hdr)),
+            ("To".to_string(), to_hdr),
             (
                 "Subject".to_string(),
                 fold("Subject", &encode_header_value(&subject)),
@@ -340,6 +413,12 @@ impl Runtime<'_, '_> {
                 .map_or_else(|| mid.clone(), |r| format!("{r} {mid}"));
             headers.push(("References".into(), fold("References", &refs)));
         }
+        let envelope_from = if self.ctx.vacation.send_from_recipient {
+            user.clone()
+        } else {
+            String::new()
+        };
+        let sender = rcpt;
         let (content, body) = if v.mime {
             mime_body(&reason)
         } else {
@@ -348,7 +427,7 @@ impl Runtime<'_, '_> {
         headers.extend(content);
         let fcc = self.fcc(v.fcc.as_ref());
         let message = OutgoingMessage {
-            envelope_from: String::new(),
+            envelope_from,
             envelope_to: vec![sender],
             headers,
             body,
