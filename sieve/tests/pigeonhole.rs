@@ -10,6 +10,7 @@
 //! true.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
+use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -335,7 +336,7 @@ impl Suite {
         match compile(&src, &opts()) {
             Ok(p) => Some(Arc::new(p)),
             Err(e) => {
-                self.errors = e.diagnostics().iter().map(|d| d.to_string()).collect();
+                self.errors = e.diagnostics().iter().map(ToString::to_string).collect();
                 // Pigeonhole ends every failed compile with one more message ("validation
                 // failed" / "parse failed"); its tests count it.
                 self.errors.push("script compile failed".into());
@@ -461,7 +462,7 @@ impl Suite {
         }
     }
 
-    fn message_with(&self, headers: Option<&Arc<[u8]>>, base: &[u8]) -> Vec<u8> {
+    fn message_with(headers: Option<&Arc<[u8]>>, base: &[u8]) -> Vec<u8> {
         match headers {
             None => base.to_vec(),
             Some(h) => {
@@ -493,7 +494,7 @@ impl Suite {
         for a in &actions {
             match a {
                 Action::Keep { flags, headers, .. } => {
-                    let m = self.message_with(headers.as_ref(), &message);
+                    let m = Self::message_with(headers.as_ref(), &message);
                     ok &= self.store("INBOX", true, m, flags.clone());
                 }
                 Action::FileInto {
@@ -503,7 +504,7 @@ impl Suite {
                     headers,
                     ..
                 } => {
-                    let m = self.message_with(headers.as_ref(), &message);
+                    let m = Self::message_with(headers.as_ref(), &message);
                     ok &= self.store(mailbox, *create, m, flags.clone());
                     flags_for_implicit.clone_from(flags);
                 }
@@ -513,7 +514,7 @@ impl Suite {
                     envelope_from,
                     ..
                 } => {
-                    let m = self.message_with(headers.as_ref(), &message);
+                    let m = Self::message_with(headers.as_ref(), &message);
                     self.sent.push(Sent {
                         from: envelope_from.clone(),
                         to: vec![address.clone()],
@@ -561,7 +562,7 @@ impl Suite {
         }
         if implicit && !actions.iter().any(|a| matches!(a, Action::Keep { .. })) {
             let _ = flags_for_implicit;
-            let m = self.message_with(implicit_headers.as_ref(), &message);
+            let m = Self::message_with(implicit_headers.as_ref(), &message);
             ok &= self.store("INBOX", true, m, Vec::new());
         }
         for d in std::mem::take(&mut self.result.duplicates) {
@@ -783,8 +784,11 @@ fn find_body(m: &[u8]) -> usize {
         .map_or(m.len(), |i| i + 2)
 }
 
+/// A test block's name and, if it failed, why.
+type Block = (String, Option<String>);
+
 /// Runs one .svtest file; returns (block name, failure) pairs, or a file-level error.
-fn run_file(path: &Path) -> Result<(Vec<(String, Option<String>)>, bool), String> {
+fn run_file(path: &Path) -> Result<(Vec<Block>, bool), String> {
     let src = std::fs::read(path).map_err(|e| e.to_string())?;
     let mut options = opts();
     options.testsuite = true;
@@ -870,14 +874,15 @@ fn pigeonhole_suite() {
             .expect("under base")
             .to_string_lossy()
             .replace('\\', "/");
-        let blocks_in_file = std::fs::read_to_string(f)
-            .map(|s| s.matches("\ntest \"").count() + usize::from(s.starts_with("test \"")))
-            .unwrap_or(0);
+        let blocks_in_file = std::fs::read_to_string(f).map_or(0, |s| {
+            s.matches("\ntest \"").count() + usize::from(s.starts_with("test \""))
+        });
         if let Some((_, why)) = skips.iter().find(|(p, _)| rel.starts_with(p)) {
             ts += blocks_in_file;
-            report.push_str(&format!(
-                "pigeonhole: {rel}: 0 passed, 0 failed, {blocks_in_file} skipped ({why})\n"
-            ));
+            let _ = writeln!(
+                report,
+                "pigeonhole: {rel}: 0 passed, 0 failed, {blocks_in_file} skipped ({why})"
+            );
             continue;
         }
         let failures_dir = rel.starts_with("failures/");
@@ -934,13 +939,12 @@ fn pigeonhole_suite() {
         }
         tp += p;
         tf += fl;
-        report.push_str(&format!(
-            "pigeonhole: {rel}: {p} passed, {fl} failed, 0 skipped\n"
-        ));
+        let _ = writeln!(
+            report,
+            "pigeonhole: {rel}: {p} passed, {fl} failed, 0 skipped"
+        );
     }
-    report.push_str(&format!(
-        "pigeonhole: {tp} passed, {tf} failed, {ts} skipped\n"
-    ));
+    let _ = writeln!(report, "pigeonhole: {tp} passed, {tf} failed, {ts} skipped");
     println!("{report}");
     if let Ok(path) = std::env::var("PIGEONHOLE_REPORT") {
         std::fs::write(path, &report).expect("write report");
