@@ -21,9 +21,12 @@
 //!   `K`/`M`/`G` quantifiers (overflow is an error), quoted strings with their escape rules,
 //!   `text:` multi-line strings with dot-unstuffing, both comment forms, and the line and
 //!   column of every token for precise error messages.
-//! - [`managesieve`]: ManageSieve (RFC 5804): the command and response grammar (quoted
-//!   strings, `{n}`/`{n+}` literals, response codes, capabilities) with a bounded framer,
-//!   and more in its module docs.
+//! - [`managesieve`]: ManageSieve (RFC 5804): the grammar (quoted strings, `{n}`/`{n+}`
+//!   literals, response codes, capabilities) behind a bounded framer; a no-I/O server
+//!   session (STARTTLS, SASL from `smtp_proto::sasl`, PUTSCRIPT/CHECKSCRIPT validated by
+//!   [`compile`], quotas, script storage and SASL decisions as values) and client session;
+//!   a crash-safe filesystem script store; a tokio adapter (feature `tokio`). Tested on the
+//!   RFC 5804 exchanges and against sieve-connect, sievelib and Dovecot.
 //!
 //! ```
 //! use sieve::lexer::{Lexer, Token};

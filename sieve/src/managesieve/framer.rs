@@ -30,7 +30,7 @@ pub(crate) struct FrameLimits {
 
 /// Why a unit was dropped.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum OversizeKind {
+pub(crate) enum OversizeKind {
     /// A text line was longer than the line limit.
     LineTooLong,
     /// A literal announced more octets than the literal limit.

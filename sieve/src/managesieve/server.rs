@@ -1140,7 +1140,17 @@ impl ServerSession {
             let mut options = sasl::ServerOptions::default();
             // ManageSieve carries the final server data in OK (SASL "...") (RFC 5804 §2.1).
             options.final_data = FinalData::WithSuccess;
-            options.channel_binding = self.channel_binding.clone().map(sasl::Secret::new);
+            // Binding data means "this server supports channel binding" to SCRAM, which
+            // then refuses a client's "y" flag as a downgrade: give it only when the PLUS
+            // variant is offered.
+            let plus_offered = self
+                .config
+                .sasl_mechanisms
+                .iter()
+                .any(|m| m.eq_ignore_ascii_case("SCRAM-SHA-256-PLUS"));
+            if plus_offered {
+                options.channel_binding = self.channel_binding.clone().map(sasl::Secret::new);
+            }
             options.max_response_len = self.config.limits.max_line;
             let mut server = SaslServer::new(mech, &options, nonce);
             let step = server.start(initial_response.as_deref());
