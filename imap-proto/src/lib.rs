@@ -43,5 +43,7 @@
 pub mod codec;
 pub mod error;
 pub mod fragment;
+pub mod selected;
+pub mod server;
 pub mod types;
 pub mod utf7;

@@ -497,6 +497,55 @@ fn append<'a>(p: &mut P<'a>) -> R<CommandBody<'a>> {
     }
 }
 
+/// What precedes one APPEND message's data: `SP [flag-list SP] [date-time SP] literal-header`.
+pub(crate) struct AppendHead<'a> {
+    pub(crate) flags: Option<Vec<crate::types::flag::Flag<'a>>>,
+    pub(crate) date: Option<crate::types::datetime::DateTime>,
+    pub(crate) length: u32,
+    pub(crate) binary: bool,
+}
+
+/// `tag SP "APPEND" SP mailbox` (streaming APPEND: the data is not in the buffer).
+pub(crate) fn append_start<'a>(
+    p: &mut P<'a>,
+) -> R<(
+    crate::types::core::Tag<'a>,
+    crate::types::mailbox::Mailbox<'a>,
+)> {
+    let tag = p.tag()?;
+    p.sp()?;
+    p.kw(b"APPEND")?;
+    p.sp()?;
+    Ok((tag, p.mailbox()?))
+}
+
+/// One message's head up to and including the literal header's CRLF, data excluded.
+pub(crate) fn append_message_head<'a>(p: &mut P<'a>) -> R<AppendHead<'a>> {
+    p.sp()?;
+    let mut flags = None;
+    let mut date = None;
+    if p.peek_is(b'(')? {
+        flags = Some(p.paren_list(P::flag)?);
+        p.sp()?;
+    }
+    if p.peek_is(b'"')? {
+        date = Some(p.date_time()?);
+        p.sp()?;
+    }
+    let binary = p.eat(b'~')?;
+    p.byte(b'{', "a literal")?;
+    let length = p.number()?;
+    p.eat(b'+')?;
+    p.byte(b'}', "}")?;
+    p.crlf()?;
+    Ok(AppendHead {
+        flags,
+        date,
+        length,
+        binary,
+    })
+}
+
 /// `nstring / literal8` (METADATA values).
 pub(crate) fn nstring8<'a>(p: &mut P<'a>) -> R<NString8<'a>> {
     if p.peek_is(b'~')? {

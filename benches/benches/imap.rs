@@ -1,0 +1,176 @@
+//! IMAP: our codec beside imap-codec 2.0.0-alpha.10 on the same inputs.
+//!
+//! - `imap/command`: a client's command mix, one command per iteration, parsed from a complete
+//!   buffer.
+//! - `imap/response`: a server's response mix (SELECT data, LIST, a FETCH with ENVELOPE and
+//!   BODYSTRUCTURE, a FETCH with a 64 KiB literal).
+//! - `imap/bytewise`: the FETCH with ENVELOPE and BODYSTRUCTURE fed one byte at a time, as a
+//!   slow network delivers it: ours through the framing decoder (only the new byte costs);
+//!   imap-codec as its codec is meant to be driven (decode the buffer on every read) and through
+//!   its own `Fragmentizer`.
+//!
+//! Inputs are limited to what imap-codec parses with its default features (IMAP4rev1 core).
+#![allow(missing_docs)]
+
+use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
+use imap_codec::decode::Decoder as _;
+use std::hint::black_box;
+
+const FETCH_STRUCT: &[u8] = b"* 12 FETCH (UID 4827313 FLAGS (\\Seen) INTERNALDATE \"17-Jul-1996 02:44:25 -0700\" RFC822.SIZE 4286 ENVELOPE (\"Wed, 17 Jul 1996 02:23:25 -0700 (PDT)\" \"IMAP4rev1 WG mtg summary and minutes\" ((\"Terry Gray\" NIL \"gray\" \"cac.washington.edu\")) ((\"Terry Gray\" NIL \"gray\" \"cac.washington.edu\")) ((\"Terry Gray\" NIL \"gray\" \"cac.washington.edu\")) ((NIL NIL \"imap\" \"cac.washington.edu\")) ((NIL NIL \"minutes\" \"CNRI.Reston.VA.US\")(\"John Klensin\" NIL \"KLENSIN\" \"MIT.EDU\")) NIL NIL \"<B27397-0100000@cac.washington.edu>\") BODYSTRUCTURE ((\"TEXT\" \"PLAIN\" (\"CHARSET\" \"US-ASCII\") NIL NIL \"7BIT\" 3028 92 NIL NIL NIL NIL)(\"APPLICATION\" \"PDF\" (\"NAME\" \"minutes.pdf\") NIL NIL \"BASE64\" 40960 NIL (\"ATTACHMENT\" (\"FILENAME\" \"minutes.pdf\")) NIL NIL) \"MIXED\" (\"BOUNDARY\" \"xyz\") NIL NIL NIL))\r\n";
+
+fn commands() -> Vec<(&'static str, Vec<u8>)> {
+    let mut append = b"a8 APPEND Sent (\\Seen) {310}\r\n".to_vec();
+    append.extend(std::iter::repeat_n(b'x', 308));
+    append.extend_from_slice(b"\r\n\r\n");
+    vec![
+        ("login", b"a1 LOGIN alice \"pass word\"\r\n".to_vec()),
+        ("select", b"a2 SELECT INBOX\r\n".to_vec()),
+        (
+            "uid_fetch",
+            b"a3 UID FETCH 1:* (FLAGS INTERNALDATE RFC822.SIZE BODY.PEEK[HEADER.FIELDS (DATE FROM TO CC SUBJECT MESSAGE-ID)])\r\n".to_vec(),
+        ),
+        (
+            "search",
+            b"a4 UID SEARCH UNSEEN SINCE 1-Feb-1994 NOT FROM \"Smith\"\r\n".to_vec(),
+        ),
+        (
+            "store",
+            b"a5 UID STORE 1:5,7 +FLAGS.SILENT (\\Seen \\Flagged)\r\n".to_vec(),
+        ),
+        ("list", b"a6 LIST \"\" \"*\"\r\n".to_vec()),
+        (
+            "status",
+            b"a7 STATUS INBOX (MESSAGES UNSEEN UIDNEXT)\r\n".to_vec(),
+        ),
+        ("append", append),
+        ("copy", b"a9 UID COPY 1:3 Archive\r\n".to_vec()),
+    ]
+}
+
+fn responses() -> Vec<(&'static str, Vec<u8>)> {
+    let mut big = b"* 7 FETCH (UID 99 BODY[] {65536}\r\n".to_vec();
+    let line = b"Lorem ipsum dolor sit amet, consectetur adipiscing elit, sed do.\r\n";
+    while big.len() + line.len() < 34 + 65536 {
+        big.extend_from_slice(line);
+    }
+    while big.len() < 34 + 65536 {
+        big.push(b'.');
+    }
+    big.extend_from_slice(b")\r\n");
+    vec![
+        (
+            "select",
+            b"* OK [PERMANENTFLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft Old \\*)] Flags permitted.\r\n".to_vec(),
+        ),
+        ("exists", b"* 172 EXISTS\r\n".to_vec()),
+        (
+            "list",
+            b"* LIST (\\HasNoChildren \\UnMarked) \".\" \"Sent Items\"\r\n".to_vec(),
+        ),
+        ("tagged", b"a3 OK [READ-WRITE] SELECT completed\r\n".to_vec()),
+        ("fetch_struct", FETCH_STRUCT.to_vec()),
+        (
+            "fetch_flags",
+            b"* 23 FETCH (FLAGS (\\Seen \\Answered) UID 4827943)\r\n".to_vec(),
+        ),
+        ("fetch_64k", big),
+    ]
+}
+
+fn bench_commands(c: &mut Criterion) {
+    let mut group = c.benchmark_group("imap/command");
+    let ours = imap_proto::codec::CommandCodec::default();
+    let peer = imap_codec::CommandCodec::default();
+    for (name, wire) in commands() {
+        assert!(ours.decode(&wire).is_ok(), "ours: {name}");
+        assert!(peer.decode(&wire).is_ok(), "imap-codec: {name}");
+        group.throughput(Throughput::Bytes(wire.len() as u64));
+        group.bench_with_input(BenchmarkId::new("ours", name), &wire, |b, wire| {
+            b.iter(|| ours.decode(black_box(wire)).map(|(_, c)| c).unwrap());
+        });
+        group.bench_with_input(BenchmarkId::new("imap-codec", name), &wire, |b, wire| {
+            b.iter(|| peer.decode(black_box(wire)).map(|(_, c)| c).unwrap());
+        });
+    }
+    group.finish();
+}
+
+fn bench_responses(c: &mut Criterion) {
+    let mut group = c.benchmark_group("imap/response");
+    let ours = imap_proto::codec::ResponseCodec::default();
+    let peer = imap_codec::ResponseCodec::default();
+    for (name, wire) in responses() {
+        assert!(ours.decode(&wire).is_ok(), "ours: {name}");
+        assert!(peer.decode(&wire).is_ok(), "imap-codec: {name}");
+        group.throughput(Throughput::Bytes(wire.len() as u64));
+        group.bench_with_input(BenchmarkId::new("ours", name), &wire, |b, wire| {
+            b.iter(|| ours.decode(black_box(wire)).map(|(_, r)| r).unwrap());
+        });
+        group.bench_with_input(BenchmarkId::new("imap-codec", name), &wire, |b, wire| {
+            b.iter(|| peer.decode(black_box(wire)).map(|(_, r)| r).unwrap());
+        });
+    }
+    group.finish();
+}
+
+fn bench_bytewise(c: &mut Criterion) {
+    let mut group = c.benchmark_group("imap/bytewise");
+    let wire = FETCH_STRUCT;
+    group.throughput(Throughput::Bytes(wire.len() as u64));
+    group.bench_function(BenchmarkId::new("ours", "fetch_struct"), |b| {
+        b.iter(|| {
+            let mut dec = imap_proto::codec::ResponseDecoder::new(Default::default(), 1 << 20);
+            let mut n = 0;
+            for byte in black_box(wire) {
+                dec.push(std::slice::from_ref(byte));
+                while let Some(r) = dec.next_response() {
+                    black_box(r.unwrap());
+                    n += 1;
+                }
+            }
+            assert_eq!(n, 1);
+        });
+    });
+    group.bench_function(BenchmarkId::new("imap-codec", "fetch_struct"), |b| {
+        let codec = imap_codec::ResponseCodec::default();
+        b.iter(|| {
+            let mut buf = Vec::new();
+            let mut n = 0;
+            for byte in black_box(wire) {
+                buf.push(*byte);
+                match codec.decode(&buf) {
+                    Ok((rest, r)) => {
+                        black_box(r);
+                        n += 1;
+                        let used = buf.len() - rest.len();
+                        buf.drain(..used);
+                    }
+                    Err(imap_codec::decode::ResponseDecodeError::Incomplete) => {}
+                    Err(e) => panic!("{e:?}"),
+                }
+            }
+            assert_eq!(n, 1);
+        });
+    });
+    group.bench_function(BenchmarkId::new("imap-codec-fragmentizer", "fetch_struct"), |b| {
+        let codec = imap_codec::ResponseCodec::default();
+        b.iter(|| {
+            let mut f = imap_codec::fragmentizer::Fragmentizer::new(1 << 20);
+            let mut n = 0;
+            for byte in black_box(wire) {
+                f.enqueue_bytes(std::slice::from_ref(byte));
+                while f.progress().is_some() {
+                    if f.is_message_complete() {
+                        black_box(f.decode_message(&codec).unwrap());
+                        n += 1;
+                    }
+                }
+            }
+            assert_eq!(n, 1);
+        });
+    });
+    group.finish();
+}
+
+criterion_group!(benches, bench_commands, bench_responses, bench_bytewise);
+criterion_main!(benches);
