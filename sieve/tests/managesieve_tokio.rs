@@ -57,3 +57,34 @@ async fn wrong_certificate_name_is_refused() {
         .unwrap();
     assert!(c.starttls().await.is_err());
 }
+
+#[tokio::test]
+async fn scram_plus_binds_to_the_tls_channel() {
+    let server = managesieve_util::start_with(&["SCRAM-SHA-256-PLUS", "SCRAM-SHA-256"]);
+    let tls = managesieve_util::client_tls(&server.cert_der);
+    let mut c = Client::connect(server.addr, "localhost", tls)
+        .await
+        .unwrap();
+    assert!(c.starttls().await.unwrap().is_ok());
+    assert!(c.capabilities().has_sasl("SCRAM-SHA-256-PLUS"));
+    let done = c
+        .authenticate(Credentials::password("bob", "bobpw"))
+        .await
+        .unwrap();
+    assert!(done.is_ok(), "{done:?}");
+    // The server's final SCRAM message came in OK (SASL ...) and was verified.
+    assert!(
+        matches!(done.status.code, Some(ResponseCode::Sasl(_))),
+        "{done:?}"
+    );
+    assert!(c.session().is_authenticated());
+    let wrong = managesieve_util::start_with(&["SCRAM-SHA-256-PLUS"]);
+    let tls = managesieve_util::client_tls(&wrong.cert_der);
+    let mut c = Client::connect(wrong.addr, "localhost", tls).await.unwrap();
+    assert!(c.starttls().await.unwrap().is_ok());
+    let done = c
+        .authenticate(Credentials::password("bob", "not-bobpw"))
+        .await
+        .unwrap();
+    assert_eq!(done.status.status, Status::No, "{done:?}");
+}

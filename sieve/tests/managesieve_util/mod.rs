@@ -114,6 +114,12 @@ pub fn client_tls_roots(roots: rustls::RootCertStore) -> Arc<rustls::ClientConfi
 
 /// Starts the server on a thread of its own; it lives as long as the test process.
 pub fn start() -> TestServer {
+    start_with(&["PLAIN", "LOGIN", "SCRAM-SHA-256"])
+}
+
+/// Like [`start`], offering these SASL mechanisms.
+pub fn start_with(mechanisms: &[&str]) -> TestServer {
+    let mechanisms: Vec<String> = mechanisms.iter().map(|m| (*m).to_owned()).collect();
     let root = tempfile::tempdir().unwrap();
     let (tls, cert_pem, cert_der) = tls_config(root.path());
     let users = root.path().join("users");
@@ -134,12 +140,12 @@ pub fn start() -> TestServer {
                 };
                 let tls = tls.clone();
                 let root = users.clone();
+                let mechanisms = mechanisms.clone();
                 tokio::spawn(async move {
                     let mut config = ServerConfig::default();
                     config.starttls = true;
                     config.implementation = "mail-crates test server".into();
-                    config.sasl_mechanisms =
-                        vec!["PLAIN".into(), "LOGIN".into(), "SCRAM-SHA-256".into()];
+                    config.sasl_mechanisms = mechanisms;
                     let session = ServerSession::new(config, std::time::Instant::now());
                     let mut host = Host { root };
                     let _ = serve_connection(tcp, session, Some(tls), &mut host).await;
