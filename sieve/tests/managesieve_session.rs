@@ -259,7 +259,7 @@ fn full_session_with_store_and_compiler() {
         );
         p.client.unauthenticate();
         assert!(p.done().is_ok());
-        assert!(!p.server.is_authenticated());
+        assert!(!p.server.is_authenticated() && !p.client.is_authenticated());
         p.client.list_scripts();
         assert_eq!(p.done().status.status, Status::No);
         p.client.logout();

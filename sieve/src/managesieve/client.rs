@@ -126,6 +126,7 @@ enum Kind {
     Get,
     StartTls,
     Authenticate,
+    Unauthenticate,
     Logout,
 }
 
@@ -390,6 +391,7 @@ impl ClientSession {
                 Kind::Authenticate
             }
             Command::Logout => Kind::Logout,
+            Command::Unauthenticate => Kind::Unauthenticate,
             _ => Kind::Plain,
         };
         self.enqueue_bytes(kind, command.to_bytes())
@@ -669,6 +671,7 @@ impl ClientSession {
                 self.output.push_back(ClientOutput::StartTls);
                 return Ok(());
             }
+            Kind::Unauthenticate if ok => self.authenticated = false,
             Kind::Logout => {
                 self.state = State::Closed;
             }
