@@ -73,6 +73,9 @@ struct Skip {
 #[derive(Debug)]
 pub(crate) struct Framer {
     buf: Vec<u8>,
+    /// Bytes before this offset are consumed (dropped from `buf` lazily).
+    head: usize,
+    /// Offsets below are relative to `head`.
     scan: usize,
     line_start: usize,
     literal_left: usize,
@@ -103,6 +106,7 @@ impl Framer {
     pub(crate) fn new(limits: FrameLimits) -> Self {
         Self {
             buf: Vec::new(),
+            head: 0,
             scan: 0,
             line_start: 0,
             literal_left: 0,
@@ -111,24 +115,30 @@ impl Framer {
         }
     }
 
-    /// Appends received bytes.
+    /// Appends received bytes. Consumed bytes are dropped from the front lazily, when they
+    /// are at least half the buffer, so many small pipelined commands cost linear time.
     pub(crate) fn push(&mut self, bytes: &[u8]) {
+        if self.head > 0 && self.head >= self.buf.len() / 2 {
+            self.buf.drain(..self.head);
+            self.head = 0;
+        }
         self.buf.extend_from_slice(bytes);
     }
 
     /// The bytes buffered and not yet consumed.
     pub(crate) fn buffered(&self) -> usize {
-        self.buf.len()
+        self.buf.len() - self.head
     }
 
     /// The buffered bytes; a complete unit is `&self.bytes()[..n]`.
     pub(crate) fn bytes(&self) -> &[u8] {
-        &self.buf
+        &self.buf[self.head..]
     }
 
     /// Forgets everything buffered (STARTTLS: plaintext after the command is dropped).
     pub(crate) fn clear(&mut self) {
         self.buf.clear();
+        self.head = 0;
         self.scan = 0;
         self.line_start = 0;
         self.literal_left = 0;
@@ -137,17 +147,27 @@ impl Framer {
 
     /// Drops the first `n` bytes (a unit returned by [`Self::next`]).
     pub(crate) fn consume(&mut self, n: usize) {
-        self.buf.drain(..n);
+        self.head += n.min(self.buffered());
         self.scan = 0;
         self.line_start = 0;
         self.literal_left = 0;
     }
 
+    /// Drops `n` bytes from the front while dropping an oversize unit.
+    fn discard(&mut self, n: usize) {
+        self.head += n;
+        if self.head == self.buf.len() {
+            self.buf.clear();
+            self.head = 0;
+        }
+    }
+
     fn start_skip(&mut self, kind: OversizeKind) {
-        let head = self.buf[..self.buf.len().min(HEAD_LEN)].to_vec();
+        let unit = self.bytes();
+        let head = unit[..unit.len().min(HEAD_LEN)].to_vec();
         // Everything before the current line is dropped now; the skip loop reads the
         // current line again to find where it ends.
-        self.buf.drain(..self.line_start);
+        self.discard(self.line_start);
         self.scan = 0;
         self.line_start = 0;
         self.literal_left = 0;
@@ -162,35 +182,40 @@ impl Framer {
     /// Runs the dropping state; `Some` once the dropped unit has ended.
     fn run_skip(&mut self) -> Option<Frame> {
         loop {
+            let available = self.buffered();
             let skip = self.skip.as_mut()?;
             if skip.literal_left > 0 {
-                let n = (self.buf.len() as u64).min(skip.literal_left);
-                self.buf.drain(..n as usize);
+                let n = (available as u64).min(skip.literal_left);
                 skip.literal_left -= n;
-                if skip.literal_left > 0 {
+                let more = skip.literal_left > 0;
+                self.discard(n as usize);
+                if more {
                     return None;
                 }
-                skip.tail.clear();
+                if let Some(skip) = self.skip.as_mut() {
+                    skip.tail.clear();
+                }
                 continue;
             }
-            let Some(lf) = memchr::memchr(b'\n', &self.buf) else {
-                let keep = self.buf.len().min(32);
-                skip.tail
-                    .extend_from_slice(&self.buf[self.buf.len() - keep..]);
+            let data = &self.buf[self.head..];
+            let Some(lf) = memchr::memchr(b'\n', data) else {
+                let keep = data.len().min(32);
+                skip.tail.extend_from_slice(&data[data.len() - keep..]);
                 let excess = skip.tail.len().saturating_sub(32);
                 skip.tail.drain(..excess);
-                self.buf.clear();
+                self.discard(available);
                 return None;
             };
-            skip.tail.extend_from_slice(&self.buf[..lf]);
+            skip.tail.extend_from_slice(&data[..lf]);
             let literal = literal_at_end(&skip.tail);
-            self.buf.drain(..=lf);
             skip.tail.clear();
             if let Some(n) = literal {
                 skip.literal_left = n;
+                self.discard(lf + 1);
                 continue;
             }
             let skip = self.skip.take()?;
+            self.discard(lf + 1);
             return Some(Frame::Dropped(Oversize {
                 head: skip.head,
                 kind: skip.kind,
@@ -204,8 +229,9 @@ impl Framer {
             if self.skip.is_some() {
                 return self.run_skip();
             }
+            let len = self.buffered();
             if self.literal_left > 0 {
-                let n = (self.buf.len() - self.scan).min(self.literal_left);
+                let n = (len - self.scan).min(self.literal_left);
                 self.scan += n;
                 self.literal_left -= n;
                 if self.literal_left > 0 {
@@ -214,8 +240,8 @@ impl Framer {
                 self.line_start = self.scan;
                 continue;
             }
-            let Some(i) = memchr::memchr(b'\n', &self.buf[self.scan..]) else {
-                self.scan = self.buf.len();
+            let Some(i) = memchr::memchr(b'\n', &self.buf[self.head + self.scan..]) else {
+                self.scan = len;
                 if self.scan - self.line_start > self.limits.line {
                     self.start_skip(OversizeKind::LineTooLong);
                 } else if self.scan > self.limits.unit {
@@ -230,20 +256,17 @@ impl Framer {
                 self.start_skip(OversizeKind::LineTooLong);
                 continue;
             }
-            if let Some(n) = literal_at_end(&self.buf[self.line_start..lf]) {
-                if n > self.limits.literal as u64 {
+            let line = &self.buf[self.head + self.line_start..self.head + lf];
+            if let Some(n) = literal_at_end(line) {
+                let too_large = n > self.limits.literal as u64;
+                if too_large || (lf as u64 + 1).saturating_add(n) > self.limits.unit as u64 {
                     self.scan = lf + 1;
                     self.line_start = self.scan;
-                    self.start_skip(OversizeKind::LiteralTooLarge { announced: n });
-                    if let Some(skip) = self.skip.as_mut() {
-                        skip.literal_left = n;
-                    }
-                    continue;
-                }
-                if (lf as u64 + 1).saturating_add(n) > self.limits.unit as u64 {
-                    self.scan = lf + 1;
-                    self.line_start = self.scan;
-                    self.start_skip(OversizeKind::UnitTooLarge);
+                    self.start_skip(if too_large {
+                        OversizeKind::LiteralTooLarge { announced: n }
+                    } else {
+                        OversizeKind::UnitTooLarge
+                    });
                     if let Some(skip) = self.skip.as_mut() {
                         skip.literal_left = n;
                     }
@@ -357,6 +380,25 @@ mod tests {
             assert_eq!(o.kind, OversizeKind::UnitTooLarge);
             assert_eq!(got[1], Ok(b"B\r\n".to_vec()));
         }
+    }
+
+    #[test]
+    fn many_pipelined_commands_cost_linear_time() {
+        let mut f = Framer::new(FrameLimits {
+            line: 100,
+            literal: 100,
+            unit: 200,
+        });
+        let input = b"NOOP\r\n".repeat(200_000);
+        f.push(&input);
+        let mut count = 0;
+        while let Some(Frame::Unit(n)) = f.next() {
+            assert_eq!(n, 6);
+            f.consume(n);
+            count += 1;
+        }
+        assert_eq!(count, 200_000);
+        assert_eq!(f.buffered(), 0);
     }
 
     #[test]
