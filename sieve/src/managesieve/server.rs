@@ -159,7 +159,9 @@ pub struct ServerConfig {
     /// The `NOTIFY` capability: enotify methods. Default `mailto` (the one method the
     /// interpreter's enotify supports).
     pub notify_methods: Vec<String>,
-    /// The `MAXREDIRECTS` capability.
+    /// The `MAXREDIRECTS` capability: redirects one script run may perform. Default: the
+    /// runtime's default limit ([`RunLimits::max_redirects`](crate::RunLimits)); keep it
+    /// equal to the limit delivery uses.
     pub max_redirects: Option<u32>,
     /// The `LANGUAGE` capability, if not `i-default`.
     pub language: Option<String>,
@@ -181,7 +183,7 @@ impl Default for ServerConfig {
             require_tls_for_auth: true,
             sieve_extensions: sieve_list(&CompileOptions::default()),
             notify_methods: vec!["mailto".into()],
-            max_redirects: None,
+            max_redirects: u32::try_from(crate::RunLimits::default().max_redirects).ok(),
             language: None,
             script_check: ScriptCheck::default(),
             limits: ServerLimits::default(),
