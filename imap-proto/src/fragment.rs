@@ -304,6 +304,14 @@ impl Framer {
 
     /// Frames on from where the last call stopped.
     pub fn advance(&mut self) -> Option<Event> {
+        // Fast exit: nothing new to look at (the common case when fed byte by byte).
+        if self.scanned == self.buf.len()
+            && self.state == State::Line
+            && !self.drop_chunk_later
+            && !self.pending_discarded
+        {
+            return None;
+        }
         if self.drop_chunk_later {
             self.drop_chunk_later = false;
             let (a, b) = self.chunk;
@@ -374,7 +382,14 @@ impl Framer {
                 }
                 State::Line => {
                     let from = self.scanned;
-                    let Some(k) = memchr::memchr(b'\n', &self.buf[from..]) else {
+                    let new = &self.buf[from..];
+                    // Short reads: a plain loop beats the vectorized search's setup.
+                    let found = if new.len() < 32 {
+                        new.iter().position(|&c| c == b'\n')
+                    } else {
+                        memchr::memchr(b'\n', new)
+                    };
+                    let Some(k) = found else {
                         self.scanned = self.buf.len();
                         if self.discard.is_some() {
                             self.drop_scanned(true);

@@ -40,6 +40,7 @@
 //! | `tokio` | off | the thin tokio adapter; without it the crate depends on no async runtime |
 #![forbid(unsafe_code)]
 
+pub mod client;
 pub mod codec;
 pub mod error;
 pub mod fragment;

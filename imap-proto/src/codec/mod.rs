@@ -283,6 +283,7 @@ impl ResponseDecoder {
         self.framer.buffered()
     }
 
+    #[inline]
     fn next_raw(&mut self) -> Option<Result<&[u8], StreamError>> {
         if self.consume {
             self.framer.consume();

@@ -326,69 +326,69 @@ impl<'a> P<'a> {
 
     /// `quoted = DQUOTE *QUOTED-CHAR DQUOTE`; UTF-8 allowed (RFC 9051).
     pub(crate) fn quoted(&mut self) -> R<IString<'a>> {
-        let start = self.i;
         self.byte(b'"', "DQUOTE")?;
         let body = self.i;
         let rest = &self.b[body..];
-        // Fast path: no escapes.
+        // One scalar pass: quoted strings are short, so a table-free loop beats a vectorized
+        // search's setup. Escapes force a copy; everything else borrows.
         let mut owned: Option<Vec<u8>> = None;
         let mut seg = 0;
+        let mut high = false;
         let mut j = 0;
-        loop {
-            let Some(k) = memchr::memchr3(b'"', b'\\', b'\r', &rest[j..]) else {
-                // Also catch LF/NUL inside a truncated string early.
-                if rest[j..].iter().any(|&c| c == b'\n' || c == 0) {
-                    return self.fail("QUOTED-CHAR");
-                }
-                return Err(PErr::Incomplete);
-            };
-            let p = j + k;
-            match rest[p] {
+        while j < rest.len() {
+            let c = rest[j];
+            match c {
                 b'"' => {
-                    let raw = &rest[seg..p];
-                    check_quoted_run(raw).map_err(|o| PErr::Fail {
-                        offset: body + seg + o,
-                        expected: "QUOTED-CHAR",
-                    })?;
-                    self.i = body + p + 1;
+                    let raw = &rest[seg..j];
+                    if high && std::str::from_utf8(raw).is_err() {
+                        return Err(PErr::Fail {
+                            offset: body + seg,
+                            expected: "UTF-8 in a quoted string",
+                        });
+                    }
+                    self.i = body + j + 1;
                     return Ok(match owned {
                         None => IString::unvalidated(raw, StrForm::Quoted),
                         Some(mut v) => {
                             v.extend_from_slice(raw);
+                            if high && std::str::from_utf8(&v).is_err() {
+                                return Err(PErr::Fail {
+                                    offset: body,
+                                    expected: "UTF-8 in a quoted string",
+                                });
+                            }
                             IString::unvalidated_owned(v, StrForm::Quoted)
                         }
                     });
                 }
                 b'\\' => {
-                    let raw = &rest[seg..p];
-                    check_quoted_run(raw).map_err(|o| PErr::Fail {
-                        offset: body + seg + o,
-                        expected: "QUOTED-CHAR",
-                    })?;
-                    let Some(&esc) = rest.get(p + 1) else {
+                    let Some(&esc) = rest.get(j + 1) else {
                         return Err(PErr::Incomplete);
                     };
                     if esc != b'"' && esc != b'\\' {
                         return Err(PErr::Fail {
-                            offset: body + p + 1,
+                            offset: body + j + 1,
                             expected: "\\\" or \\\\",
                         });
                     }
                     let v = owned.get_or_insert_with(Vec::new);
-                    v.extend_from_slice(raw);
+                    v.extend_from_slice(&rest[seg..j]);
                     v.push(esc);
-                    seg = p + 2;
-                    j = p + 2;
+                    j += 2;
+                    seg = j;
+                    continue;
                 }
-                _ => {
-                    let _ = start;
+                0 | b'\r' | b'\n' => {
                     return Err(PErr::Fail {
-                        offset: body + p,
+                        offset: body + j,
                         expected: "QUOTED-CHAR",
                     });
                 }
+                _ => high |= c >= 0x80,
             }
+            j += 1;
         }
+        Err(PErr::Incomplete)
     }
 
     /// `literal = "{" number64 ["+"] "}" CRLF *CHAR8` (also `~{` literal8 when `binary`).
@@ -467,6 +467,11 @@ impl<'a> P<'a> {
 
     /// `nstring = string / nil`
     pub(crate) fn nstring(&mut self) -> R<Option<IString<'a>>> {
+        match self.peek()? {
+            b'"' => return self.quoted().map(Some),
+            b'{' => return self.literal().map(Some),
+            _ => {}
+        }
         if self.is_nil()? {
             self.i += 3;
             return Ok(None);
@@ -732,21 +737,6 @@ impl<'a> P<'a> {
     pub(crate) fn at_end(&self) -> bool {
         self.i >= self.b.len()
     }
-}
-
-/// Checks a run inside a quoted string: QUOTED-CHAR or UTF-8; returns the bad offset.
-fn check_quoted_run(raw: &[u8]) -> Result<(), usize> {
-    let mut high = false;
-    for (k, &c) in raw.iter().enumerate() {
-        if c == 0 || c == b'\n' || c == b'\r' {
-            return Err(k);
-        }
-        high |= c >= 0x80;
-    }
-    if high && let Err(e) = std::str::from_utf8(raw) {
-        return Err(e.valid_up_to());
-    }
-    Ok(())
 }
 
 /// The bytes of a run already checked to be 7-bit.
