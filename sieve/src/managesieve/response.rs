@@ -195,7 +195,12 @@ impl ResponseCode {
     /// Writes `(CODE [data])`.
     fn encode(&self, out: &mut Vec<u8>) {
         out.push(b'(');
-        out.extend_from_slice(self.name().as_bytes());
+        let name = self.name();
+        if name.is_empty() {
+            out.extend_from_slice(b"X-EMPTY");
+        } else {
+            out.extend(name.bytes().filter(|&b| wire::is_atom_char(b)));
+        }
         match self {
             Self::Sasl(data) => {
                 out.push(b' ');
@@ -213,11 +218,12 @@ impl ResponseCode {
                 out.push(b' ');
                 out.extend(url.bytes().filter(|&b| wire::is_atom_char(b)));
             }
+            // The data is kept as display text; one string item carries any text.
             Self::Other {
                 data: Some(data), ..
             } => {
                 out.push(b' ');
-                out.extend(data.bytes().filter(|&b| b != b'\r' && b != b'\n' && b != 0));
+                wire::write_string(out, data.as_bytes(), Direction::ServerToClient);
             }
             _ => {}
         }
@@ -417,6 +423,23 @@ mod tests {
             r.code,
             Some(ResponseCode::Referral("sieve://example.net".into()))
         );
+    }
+
+    #[test]
+    fn unknown_codes_round_trip() {
+        // Found by fuzzing: display text of extension data holding '"' and ')' must be
+        // written back as a string, not raw.
+        for line in [
+            &b"NO (X-A (a \")\") b) \"t\"\r\n"[..],
+            b"no (TRYLNONEXISTENTSet!G k% +k;;) \"x\"\r\n",
+            b"OK (X {3}\r\n)\r\n) \"t\"\r\n",
+        ] {
+            let ResponseLine::Status(r) = parse(line) else {
+                panic!()
+            };
+            let again = r.to_bytes();
+            assert_eq!(parse(&again), ResponseLine::Status(r));
+        }
     }
 
     #[test]
