@@ -4,6 +4,8 @@
 //! `mail-auth-core`, `maildir`, `sieve`) and the workspace's chosen dependencies.
 #![forbid(unsafe_code)]
 
+pub mod server;
+
 use std::io::Read;
 use std::path::Path;
 

@@ -1,0 +1,43 @@
+//! The reference mail server `mail-server`: the pieces behind the binary.
+//!
+//! One process receives mail (MX), accepts submissions from users, checks senders (SPF,
+//! DKIM, DMARC, ARC), filters with each user's Sieve script, stores into Maildir and serves
+//! it over IMAP and ManageSieve, for a small organisation. It is built only from the crate
+//! family (`smtp-proto`, `imap-proto`, `mail-auth-core`, `maildir`, `sieve`) through their
+//! tokio adapters; this module tree holds the glue and the policy:
+//!
+//! | module | what it is |
+//! | --- | --- |
+//! | [`config`] | the TOML configuration, strict, with the embedded defaults and the `init` example |
+//! | [`types`] | validated values: domain names, addresses, networks, durations, sizes |
+//! | [`password`] | Dovecot-style `{SCHEME}` password hashes, verified and made |
+//! | [`users`] | the users file (Dovecot passwd-file format) and its crash-safe edits |
+//! | [`directory`] | domains, accounts, aliases, recipient resolution, the shared auth service |
+//! | [`trace`] | Received, Return-Path, Delivered-To, X-Original-To; ids and RFC 5322 dates |
+//! | [`limits`] | per-address and total connection limits, connection rate |
+//! | [`greylist`] | greylisting with network-granular triplets and allow lists |
+//! | [`dnsbl`] | DNS block list scoring as a `mail-auth-core` DNS machine |
+//! | [`tls`] | certificate loading, self-signed generation, hot reload |
+//! | [`runtime`] | listeners, connection admission, logging, SIGTERM/SIGHUP handling |
+//!
+//! Data layout under `data_dir` (default `./mail-data`):
+//!
+//! ```text
+//! passwd                          users (mail-server user add/list/del)
+//! tls/cert.pem, tls/key.pem       generated self-signed certificate (when none is configured)
+//! users/DOMAIN/LOCAL/Maildir/     the account's mail (Maildir++, Dovecot-compatible UIDs)
+//! users/DOMAIN/LOCAL/sieve/       the account's Sieve scripts (ManageSieve)
+//! greylist                        greylisting state
+//! ```
+
+pub mod config;
+pub mod directory;
+pub mod dnsbl;
+pub mod greylist;
+pub mod limits;
+pub mod password;
+pub mod runtime;
+pub mod tls;
+pub mod trace;
+pub mod types;
+pub mod users;
