@@ -46,5 +46,7 @@ pub mod error;
 pub mod fragment;
 pub mod selected;
 pub mod server;
+#[cfg(feature = "tokio")]
+pub mod tokio;
 pub mod types;
 pub mod utf7;

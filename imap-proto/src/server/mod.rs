@@ -642,6 +642,12 @@ impl ServerSession {
         Ok(())
     }
 
+    /// The TLS connection's `tls-exporter` channel binding (RFC 9266), for
+    /// SCRAM-SHA-256-PLUS. The tokio adapter sets it after every handshake.
+    pub fn set_channel_binding(&mut self, binding: Vec<u8>) {
+        self.cfg.sasl.channel_binding = Some(smtp_proto::sasl::Secret::new(binding));
+    }
+
     /// The adapter finished the TLS handshake started by [`ServerOutput::StartTls`].
     pub fn tls_started(&mut self) {
         self.tls = true;
