@@ -475,3 +475,40 @@ fn client_rejects_a_lying_server() {
     c.list_scripts();
     assert!(c.handle_input(b"\"a\" PASSIVE\r\n").is_err());
 }
+
+#[test]
+fn login_mechanism_with_challenges_and_cancel() {
+    both(|bb| {
+        let mut cfg = config();
+        cfg.sasl_mechanisms = vec!["LOGIN".into()];
+        cfg.require_tls_for_auth = false;
+        let mut p = Pair::new(cfg, bb);
+        // The application runs LOGIN itself and cancels at the first challenge.
+        p.client.authenticate_raw("LOGIN", None);
+        p.run();
+        let Some(ClientEvent::AuthChallenge(ch)) = p.client_events.pop() else {
+            panic!("{:?}", p.client_events)
+        };
+        assert_eq!(ch, b"Username:");
+        p.client.auth_cancel().unwrap();
+        let c = p.done();
+        assert_eq!(c.status.status, Status::No, "{c:?}");
+        assert_eq!(c.status.text.as_deref(), Some("Authentication cancelled"));
+        assert!(!p.server.is_authenticated());
+        // The session's own LOGIN reveals the password: not without TLS.
+        assert!(
+            p.client
+                .authenticate(Credentials::password("alice", "alicepw"))
+                .is_err()
+        );
+        p.client.starttls();
+        assert!(p.done().is_ok());
+        // Two challenges, answered inside the client session.
+        p.client
+            .authenticate(Credentials::password("alice", "alicepw"))
+            .unwrap();
+        let c = p.done();
+        assert!(c.is_ok(), "{c:?}");
+        assert_eq!(p.server.owner(), Some("alice"));
+    });
+}

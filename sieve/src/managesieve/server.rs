@@ -133,6 +133,12 @@ pub fn compile_validation(script: &[u8], options: &CompileOptions) -> Validation
 }
 
 /// Server configuration.
+///
+/// The defaults require TLS before authentication (MSIEVE-001) and offer no STARTTLS,
+/// because only the host knows whether it has a certificate: set
+/// [`starttls`](Self::starttls) when it does, start implicit-TLS connections with
+/// [`ServerSession::new_tls`], or (on a trusted link only) clear
+/// [`require_tls_for_auth`](Self::require_tls_for_auth). Otherwise nobody can log in.
 #[derive(Clone, Debug)]
 #[non_exhaustive]
 pub struct ServerConfig {
