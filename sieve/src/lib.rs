@@ -25,8 +25,10 @@
 //!   literals, response codes, capabilities) behind a bounded framer; a no-I/O server
 //!   session (STARTTLS, SASL from `smtp_proto::sasl`, PUTSCRIPT/CHECKSCRIPT validated by
 //!   [`compile`], quotas, script storage and SASL decisions as values) and client session;
-//!   a crash-safe filesystem script store; a tokio adapter (feature `tokio`). Tested on the
-//!   RFC 5804 exchanges and against sieve-connect, sievelib and Dovecot.
+//!   a crash-safe filesystem script store (`managesieve::store`, the one type here that
+//!   touches files, and only when a host calls it); a tokio adapter (feature `tokio`, the
+//!   only network code). Tested on the RFC 5804 exchanges and against sieve-connect,
+//!   sievelib and Dovecot.
 //!
 //! ```
 //! use sieve::lexer::{Lexer, Token};
