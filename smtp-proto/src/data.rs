@@ -223,6 +223,24 @@ pub fn encode_data(message: &[u8], out: &mut Vec<u8>) {
     out.extend_from_slice(b".\r\n");
 }
 
+/// Appends `message` with every bare CR and bare LF turned into CRLF and a final CRLF
+/// added when missing: BDAT content for a text body (RFC 3030 §2: the content of a
+/// non-BINARYMIME message is still made of CRLF lines), without dot-stuffing.
+pub fn normalize_line_endings(message: &[u8], out: &mut Vec<u8>) {
+    out.reserve(message.len() + 2);
+    let mut rest = message;
+    while let Some(p) = memchr::memchr2(b'\r', b'\n', rest) {
+        out.extend_from_slice(&rest[..p]);
+        out.extend_from_slice(b"\r\n");
+        let crlf = rest[p] == b'\r' && rest.get(p + 1) == Some(&b'\n');
+        rest = &rest[p + if crlf { 2 } else { 1 }..];
+    }
+    out.extend_from_slice(rest);
+    if !rest.is_empty() {
+        out.extend_from_slice(b"\r\n");
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

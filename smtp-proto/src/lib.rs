@@ -36,14 +36,20 @@
 //!   while streaming, STARTTLS that discards injected plaintext, implicit TLS, AUTH, LMTP
 //!   per-recipient replies, pre-greeting/pipelining/bare-LF/HTTP events, explicit limits and
 //!   timeouts.
+//! - [`client`]: the client session for SMTP, submission and LMTP: feed/poll, greeting,
+//!   EHLO with HELO fallback, STARTTLS and re-EHLO, AUTH with the strongest offered
+//!   mechanism (never a plaintext secret without TLS), automatic PIPELINING, SIZE, 8BITMIME,
+//!   SMTPUTF8, BDAT and DSN chosen from the server's EHLO, LIMITS RCPTMAX, dot-stuffing that
+//!   normalizes bare CR/LF, partial-recipient success and LMTP per-recipient results.
+//! - [`ehlo`]: EHLO/LHLO replies parsed into [`ehlo::Capabilities`] (tolerant: unknown and
+//!   `X-` keywords kept, bare `SIZE`, `AUTH=`), LIMITS (RFC 9422).
 //! - [`sasl`]: the SASL mechanisms shared by SMTP AUTH, IMAP AUTHENTICATE and ManageSieve
 //!   AUTHENTICATE, server and client side, protocol-agnostic: PLAIN, LOGIN, CRAM-MD5, XOAUTH2,
 //!   OAUTHBEARER, SCRAM-SHA-256 and SCRAM-SHA-256-PLUS (tls-exporter channel binding), with the
 //!   user-database lookups as decisions the host answers. Usable with default features off.
 //!
-//! Not yet here (see the issue tracker): the client session, the tokio adapter behind the
-//! `tokio` feature, EHLO-response and LIMITS parsing for clients, PROXY protocol and XCLIENT
-//! attribute types.
+//! Not yet here (see the issue tracker): the tokio adapter behind the `tokio` feature,
+//! PROXY protocol and typed XCLIENT attributes.
 //!
 //! # How a host drives the server session
 //!
@@ -106,8 +112,10 @@
 //! | `tokio` | off | the thin tokio adapter; without it the crate depends on no async runtime |
 #![forbid(unsafe_code)]
 
+pub mod client;
 pub mod command;
 pub mod data;
+pub mod ehlo;
 pub mod reply;
 pub mod sasl;
 pub mod server;
