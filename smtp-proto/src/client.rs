@@ -569,6 +569,10 @@ pub struct ClientSession {
     closed: bool,
     failed: bool,
     nonce_seed: Option<[u8; 16]>,
+    /// The last transaction may still be open on the server: RSET before the next MAIL.
+    needs_rset: bool,
+    /// A transaction waiting for the reply to its RSET (no pipelining).
+    after_rset: Option<Box<Transaction>>,
 }
 
 fn local_reply(code: u16, status: (u8, u16, u16), text: &str) -> Reply {
@@ -612,6 +616,8 @@ impl ClientSession {
             closed: false,
             failed: false,
             nonce_seed: None,
+            needs_rset: false,
+            after_rset: None,
         }
     }
 
@@ -762,6 +768,15 @@ impl ClientSession {
             Ok(tx) => {
                 self.ready = false;
                 self.transactions += 1;
+                if std::mem::take(&mut self.needs_rset) {
+                    // RSET may lead a pipelined group (RFC 2920 §3.1); otherwise wait for it.
+                    self.command(&Command::Rset, Expect::Rset);
+                    if !tx.pipelined {
+                        self.after_rset = Some(tx);
+                        self.flush();
+                        return Ok(());
+                    }
+                }
                 self.start_transaction(tx);
             }
             Err(e) => {
@@ -907,7 +922,12 @@ impl ClientSession {
             }
             Expect::Auth => self.on_auth(reply),
             Expect::Quit => self.close(),
-            Expect::Rset => self.become_ready(),
+            Expect::Rset => {
+                // Without pipelining the MAIL waited for this reply.
+                if let Some(tx) = self.after_rset.take() {
+                    self.start_transaction(tx);
+                }
+            }
             Expect::Mail | Expect::Rcpt(_) | Expect::Data | Expect::DataEnd => {
                 self.on_transaction_reply(expect, reply);
             }
@@ -1339,14 +1359,10 @@ impl ClientSession {
             return;
         }
         // A transaction that did not end with an accepted message may still be open on the
-        // server (MAIL accepted, DATA refused): reset it before the next one. RSET is always
-        // harmless.
-        let open = mail_ok && !data_ok;
-        if open {
-            self.command(&Command::Rset, Expect::Rset);
-        } else {
-            self.become_ready();
-        }
+        // server (MAIL accepted, DATA refused): reset it before the next one (not before
+        // QUIT). RSET is always harmless.
+        self.needs_rset = mail_ok && !data_ok;
+        self.become_ready();
     }
 }
 
