@@ -89,6 +89,9 @@ pub struct ClientConfig {
     pub decode: DecodeOptions,
     /// SASL client settings (SCRAM iteration bounds, channel binding).
     pub sasl: ClientOptions,
+    /// Use LITERAL+ / LITERAL- when the server offers them (default true); false always waits
+    /// for `+` before a literal.
+    pub literal_plus: bool,
 }
 
 impl Default for ClientConfig {
@@ -98,6 +101,7 @@ impl Default for ClientConfig {
             tag_prefix: "A".into(),
             decode: DecodeOptions::default(),
             sasl: ClientOptions::default(),
+            literal_plus: true,
         }
     }
 }
@@ -304,8 +308,8 @@ impl ClientSession {
         EncodeOptions::default()
             .with_utf8(self.utf8())
             .with_literals(
-                self.has_capability("LITERAL+"),
-                self.has_capability("LITERAL-"),
+                self.cfg.literal_plus && self.has_capability("LITERAL+"),
+                self.cfg.literal_plus && self.has_capability("LITERAL-"),
             )
     }
 

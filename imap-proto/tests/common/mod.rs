@@ -61,14 +61,13 @@ impl Store {
     }
 }
 
-pub fn tls_pair() -> (
-    Arc<rustls::ServerConfig>,
-    Arc<rustls::ClientConfig>,
-    rustls_pki_types::CertificateDer<'static>,
-) {
+/// A self-signed certificate for localhost/127.0.0.1: server config, client config that
+/// trusts it, and the certificate in PEM (for other clients' CA files).
+pub fn tls_pair() -> (Arc<rustls::ServerConfig>, Arc<rustls::ClientConfig>, String) {
     let ck =
         rcgen::generate_simple_self_signed(vec!["localhost".into(), "127.0.0.1".into()]).unwrap();
     let cert = ck.cert.der().clone();
+    let pem = ck.cert.pem();
     let key = rustls_pki_types::PrivateKeyDer::Pkcs8(ck.signing_key.serialize_der().into());
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let server = rustls::ServerConfig::builder_with_provider(provider.clone())
@@ -84,7 +83,7 @@ pub fn tls_pair() -> (
         .unwrap()
         .with_root_certificates(roots)
         .with_no_client_auth();
-    (Arc::new(server), Arc::new(client), cert)
+    (Arc::new(server), Arc::new(client), pem)
 }
 
 pub fn config() -> ServerConfig {
