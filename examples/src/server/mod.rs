@@ -13,6 +13,9 @@
 //! | [`password`] | Dovecot-style `{SCHEME}` password hashes, verified and made |
 //! | [`users`] | the users file (Dovecot passwd-file format) and its crash-safe edits |
 //! | [`directory`] | domains, accounts, aliases, recipient resolution, the shared auth service |
+//! | [`mailstore`] | one shared Maildir handle per account, wake-ups for IMAP IDLE |
+//! | [`delivery`] | final delivery through the user's Sieve script into the Maildir |
+//! | [`dupstore`] | Sieve duplicate / vacation tracking ids per user |
 //! | [`trace`] | Received, Return-Path, Delivered-To, X-Original-To; ids and RFC 5322 dates |
 //! | [`limits`] | per-address and total connection limits, connection rate |
 //! | [`greylist`] | greylisting with network-granular triplets and allow lists |
@@ -31,10 +34,13 @@
 //! ```
 
 pub mod config;
+pub mod delivery;
 pub mod directory;
 pub mod dnsbl;
+pub mod dupstore;
 pub mod greylist;
 pub mod limits;
+pub mod mailstore;
 pub mod password;
 pub mod runtime;
 pub mod tls;
