@@ -48,8 +48,11 @@
 //!   OAUTHBEARER, SCRAM-SHA-256 and SCRAM-SHA-256-PLUS (tls-exporter channel binding), with the
 //!   user-database lookups as decisions the host answers. Usable with default features off.
 //!
-//! Not yet here (see the issue tracker): the tokio adapter behind the `tokio` feature,
-//! PROXY protocol and typed XCLIENT attributes.
+//! - [`proxy`]: the PROXY protocol header (HAProxy v1 and v2, with TLVs) parsed and
+//!   written, and typed XCLIENT/XFORWARD attributes (the server answers bad ones with
+//!   `501 5.5.4`).
+//!
+//! Not yet here (see the issue tracker): the tokio adapter behind the `tokio` feature.
 //!
 //! # How a host drives the server session
 //!
@@ -116,6 +119,7 @@ pub mod client;
 pub mod command;
 pub mod data;
 pub mod ehlo;
+pub mod proxy;
 pub mod reply;
 pub mod sasl;
 pub mod server;

@@ -281,7 +281,8 @@ pub enum Event {
     AuthFailed(sasl::Failure),
     /// The transaction was reset (RSET, HELO/EHLO, STARTTLS, or a refused message).
     TransactionReset,
-    /// XCLIENT attributes from a trusted proxy: the host applies them to its session state.
+    /// XCLIENT attributes from a trusted proxy (already checked: [`crate::proxy::Xclient`]
+    /// types them): the host applies them to its session state.
     Xclient(Vec<(String, String)>),
     /// XFORWARD attributes from a trusted proxy.
     Xforward(Vec<(String, String)>),
@@ -845,6 +846,18 @@ impl ServerSession {
                 mechanism,
                 initial_response,
             } => self.auth(&mechanism, initial_response.as_deref()),
+            Command::Xclient(attrs)
+                if self.config.xclient
+                    && let Err(e) = crate::proxy::Xclient::parse(attrs.iter().cloned()) =>
+            {
+                self.error(reply(501, (5, 5, 4), &format!("Error: {e}")));
+            }
+            Command::Xforward(attrs)
+                if self.config.xclient
+                    && let Err(e) = crate::proxy::Xforward::parse(attrs.iter().cloned()) =>
+            {
+                self.error(reply(501, (5, 5, 4), &format!("Error: {e}")));
+            }
             Command::Xclient(attrs) if self.config.xclient => {
                 let attrs = attrs
                     .into_iter()

@@ -666,6 +666,20 @@ fn xclient_only_when_trusted() {
         ("ADDR".into(), "192.0.2.1".into()),
         ("NAME".into(), "client.example".into())
     ])));
+    // Typed check: unknown names and bad values get 501 5.5.4, nothing is applied.
+    let mut c = mx();
+    c.xclient = true;
+    let run = feed(
+        &mut session(c),
+        b"EHLO proxy\r\nXCLIENT ADDR=999.1.1.1\r\nXCLIENT FOO=1\r\nXFORWARD SOURCE=MARS\r\n",
+        accept_all,
+    );
+    assert_eq!(codes(&run.sent), [220, 250, 501, 501, 501]);
+    assert!(
+        !run.events
+            .iter()
+            .any(|e| matches!(e, Event::Xclient(_) | Event::Xforward(_)))
+    );
 }
 
 fn rfc_policy(d: &Decision) -> Verdict {
