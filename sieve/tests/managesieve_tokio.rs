@@ -88,3 +88,39 @@ async fn scram_plus_binds_to_the_tls_channel() {
         .unwrap();
     assert_eq!(done.status.status, Status::No, "{done:?}");
 }
+
+#[tokio::test]
+async fn a_client_that_writes_before_reading_does_not_deadlock_the_server() {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+
+    let server = managesieve_util::start();
+    // Small client buffers so that the kernel cannot absorb the exchange.
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.set_recv_buffer_size(4096).unwrap();
+    socket.set_send_buffer_size(4096).unwrap();
+    let mut tcp = socket.connect(server.addr).await.unwrap();
+    // 1.2 MB of commands, 4.4 MB of answers: more than the socket buffers hold, so a server
+    // that stopped reading while it cannot write would wait forever on this client.
+    let n = 200_000;
+    let commands = b"NOOP\r\n".repeat(n);
+    let run = async {
+        tcp.write_all(&commands).await.unwrap();
+        let mut seen = 0;
+        let mut buf = vec![0u8; 64 * 1024];
+        let needle = b"NOOP completed\"\r\n";
+        let mut tail: Vec<u8> = Vec::new();
+        while seen < n {
+            let got = tcp.read(&mut buf).await.unwrap();
+            assert!(got > 0, "server closed after {seen} answers");
+            tail.extend_from_slice(&buf[..got]);
+            seen += tail.windows(needle.len()).filter(|w| w == needle).count();
+            let keep = tail.len().min(needle.len() - 1);
+            tail.drain(..tail.len() - keep);
+        }
+        seen
+    };
+    let seen = tokio::time::timeout(std::time::Duration::from_secs(30), run)
+        .await
+        .expect("the connection deadlocked");
+    assert_eq!(seen, n);
+}

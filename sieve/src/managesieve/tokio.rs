@@ -6,15 +6,19 @@
 //! Host calls are synchronous (the crate's [`FsScriptStore`](super::store::FsScriptStore)
 //! is); a host whose answers are slow should offload them (`spawn_blocking`) itself.
 //!
-//! Reads and writes alternate: the server writes everything it has before reading again,
-//! which is safe because a ManageSieve server never sends more than one command's answer
-//! per command and the session bounds buffered input.
+//! Reads and writes proceed concurrently (one task polls both directions), so a peer that
+//! pipelines many commands without reading cannot deadlock the connection; the adapter stops
+//! reading while more than [`MAX_UNSENT`] bytes wait to be written, and gives a final
+//! flush (before TLS, before closing) [`FLUSH_TIMEOUT`].
 
+use std::future::Future as _;
 use std::io;
+use std::pin::Pin;
 use std::sync::Arc;
-use std::time::Instant;
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
 
-use ::tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+use ::tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt as _, ReadBuf};
 use ::tokio::net::TcpStream;
 use smtp_proto::sasl::{self, Credentials};
 use tokio_rustls::rustls;
@@ -61,38 +65,129 @@ pub trait ServerHost {
     }
 }
 
-enum ServerConn {
+/// Output waiting to be written beyond which the adapter stops reading.
+pub const MAX_UNSENT: usize = 4 << 20;
+
+/// How long a final flush (the `OK` before STARTTLS, the last response before closing)
+/// may take.
+pub const FLUSH_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// A TCP connection before or after STARTTLS.
+enum Conn<T> {
     Plain(TcpStream),
-    Tls(Box<tokio_rustls::server::TlsStream<TcpStream>>),
+    Tls(Box<T>),
     Gone,
 }
 
-impl ServerConn {
-    async fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        match self {
-            Self::Plain(s) => s.read(buf).await,
-            Self::Tls(s) => s.read(buf).await,
-            Self::Gone => Ok(0),
+impl<T: AsyncRead + Unpin> AsyncRead for Conn<T> {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            Self::Plain(s) => Pin::new(s).poll_read(cx, buf),
+            Self::Tls(s) => Pin::new(&mut **s).poll_read(cx, buf),
+            Self::Gone => Poll::Ready(Ok(())),
+        }
+    }
+}
+
+impl<T: AsyncWrite + Unpin> AsyncWrite for Conn<T> {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        match self.get_mut() {
+            Self::Plain(s) => Pin::new(s).poll_write(cx, buf),
+            Self::Tls(s) => Pin::new(&mut **s).poll_write(cx, buf),
+            Self::Gone => Poll::Ready(Err(io::ErrorKind::NotConnected.into())),
         }
     }
 
-    async fn write_all(&mut self, buf: &[u8]) -> io::Result<()> {
-        match self {
-            Self::Plain(s) => s.write_all(buf).await,
-            Self::Tls(s) => {
-                s.write_all(buf).await?;
-                s.flush().await
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            Self::Plain(s) => Pin::new(s).poll_flush(cx),
+            Self::Tls(s) => Pin::new(&mut **s).poll_flush(cx),
+            Self::Gone => Poll::Ready(Ok(())),
+        }
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            Self::Plain(s) => Pin::new(s).poll_shutdown(cx),
+            Self::Tls(s) => Pin::new(&mut **s).poll_shutdown(cx),
+            Self::Gone => Poll::Ready(Ok(())),
+        }
+    }
+}
+
+/// What one round of [`exchange`] saw.
+enum Io {
+    /// Bytes read into the buffer (0: the peer closed).
+    Read(usize),
+    /// The deadline passed.
+    Timeout,
+    /// Reading was off and everything is written and flushed.
+    Flushed,
+}
+
+/// Writes `out` and reads into `buf` at the same time until something is read, the
+/// deadline passes, or (when `read` is false) everything is written and flushed.
+async fn exchange<S: AsyncRead + AsyncWrite + Unpin>(
+    stream: &mut S,
+    out: &mut Vec<u8>,
+    buf: &mut [u8],
+    read: bool,
+    deadline: Option<Instant>,
+) -> io::Result<Io> {
+    let mut sleep = deadline.map(|d| Box::pin(::tokio::time::sleep_until(d.into())));
+    std::future::poll_fn(|cx| {
+        while !out.is_empty() {
+            match Pin::new(&mut *stream).poll_write(cx, out) {
+                Poll::Ready(Ok(0)) => return Poll::Ready(Err(io::ErrorKind::WriteZero.into())),
+                Poll::Ready(Ok(n)) => {
+                    out.drain(..n);
+                }
+                Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
+                Poll::Pending => break,
             }
-            Self::Gone => Err(io::ErrorKind::NotConnected.into()),
         }
-    }
+        if out.is_empty() {
+            match Pin::new(&mut *stream).poll_flush(cx) {
+                Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
+                Poll::Ready(Ok(())) if !read => return Poll::Ready(Ok(Io::Flushed)),
+                _ => {}
+            }
+        }
+        if read {
+            let mut rb = ReadBuf::new(buf);
+            match Pin::new(&mut *stream).poll_read(cx, &mut rb) {
+                Poll::Ready(Ok(())) => return Poll::Ready(Ok(Io::Read(rb.filled().len()))),
+                Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
+                Poll::Pending => {}
+            }
+        }
+        if let Some(sleep) = sleep.as_mut()
+            && sleep.as_mut().poll(cx).is_ready()
+        {
+            return Poll::Ready(Ok(Io::Timeout));
+        }
+        Poll::Pending
+    })
+    .await
+}
 
-    async fn shutdown(&mut self) -> io::Result<()> {
-        match self {
-            Self::Plain(s) => s.shutdown().await,
-            Self::Tls(s) => s.shutdown().await,
-            Self::Gone => Ok(()),
-        }
+/// Writes everything in `out` and flushes, within [`FLUSH_TIMEOUT`].
+async fn flush_all<S: AsyncRead + AsyncWrite + Unpin>(
+    stream: &mut S,
+    out: &mut Vec<u8>,
+) -> io::Result<()> {
+    let deadline = Instant::now() + FLUSH_TIMEOUT;
+    match exchange(stream, out, &mut [], false, Some(deadline)).await? {
+        Io::Flushed => Ok(()),
+        _ => Err(io::ErrorKind::TimedOut.into()),
     }
 }
 
@@ -126,83 +221,61 @@ pub async fn serve_connection<H: ServerHost>(
     tls: Option<Arc<rustls::ServerConfig>>,
     host: &mut H,
 ) -> io::Result<()> {
-    let mut conn = ServerConn::Plain(tcp);
+    let mut conn: Conn<tokio_rustls::server::TlsStream<TcpStream>> = Conn::Plain(tcp);
     let mut buf = vec![0u8; 16 * 1024];
+    let mut out = Vec::new();
     loop {
-        while let Some(out) = session.poll_output() {
-            match out {
-                ServerOutput::Transmit(bytes) => conn.write_all(&bytes).await?,
-                ServerOutput::Event(e) => answer_server_event(&mut session, host, e)
+        let mut marker = None;
+        while marker.is_none() {
+            match session.poll_output() {
+                None => break,
+                Some(ServerOutput::Transmit(bytes)) => out.extend_from_slice(&bytes),
+                Some(ServerOutput::Event(e)) => answer_server_event(&mut session, host, e)
                     .map_err(|e| io::Error::other(e.to_string()))?,
-                ServerOutput::StartTls => {
-                    let (ServerConn::Plain(tcp), Some(cfg)) =
-                        (std::mem::replace(&mut conn, ServerConn::Gone), tls.clone())
-                    else {
-                        return Err(io::Error::other("STARTTLS without a TLS configuration"));
-                    };
-                    let stream = TlsAcceptor::from(cfg).accept(tcp).await?;
-                    if let Ok(cb) = stream.get_ref().1.export_keying_material(
-                        vec![0u8; 32],
-                        EXPORTER_LABEL,
-                        None,
-                    ) {
-                        session.set_channel_binding(cb);
-                    }
-                    conn = ServerConn::Tls(Box::new(stream));
-                    session
-                        .handle_tls_established()
-                        .map_err(|e| io::Error::other(e.to_string()))?;
+                Some(other) => marker = Some(other),
+            }
+        }
+        match marker {
+            Some(ServerOutput::StartTls) => {
+                flush_all(&mut conn, &mut out).await?;
+                let (Conn::Plain(tcp), Some(cfg)) =
+                    (std::mem::replace(&mut conn, Conn::Gone), tls.clone())
+                else {
+                    return Err(io::Error::other("STARTTLS without a TLS configuration"));
+                };
+                let stream = TlsAcceptor::from(cfg).accept(tcp).await?;
+                if let Ok(cb) =
+                    stream
+                        .get_ref()
+                        .1
+                        .export_keying_material(vec![0u8; 32], EXPORTER_LABEL, None)
+                {
+                    session.set_channel_binding(cb);
                 }
-                ServerOutput::Close => {
-                    let _ = conn.shutdown().await;
+                conn = Conn::Tls(Box::new(stream));
+                session
+                    .handle_tls_established()
+                    .map_err(|e| io::Error::other(e.to_string()))?;
+                continue;
+            }
+            Some(_) => {
+                // Close.
+                let _ = flush_all(&mut conn, &mut out).await;
+                let _ = ::tokio::time::timeout(FLUSH_TIMEOUT, conn.shutdown()).await;
+                return Ok(());
+            }
+            None => {}
+        }
+        let read = out.len() < MAX_UNSENT;
+        match exchange(&mut conn, &mut out, &mut buf, read, session.poll_timeout()).await? {
+            Io::Read(0) => return Ok(()),
+            Io::Read(n) => {
+                if session.handle_input(Instant::now(), &buf[..n]).is_err() {
                     return Ok(());
                 }
             }
-        }
-        let read = match session.poll_timeout() {
-            Some(deadline) => {
-                if let Ok(r) = ::tokio::time::timeout_at(deadline.into(), conn.read(&mut buf)).await
-                {
-                    r?
-                } else {
-                    session.handle_timeout(Instant::now());
-                    continue;
-                }
-            }
-            None => conn.read(&mut buf).await?,
-        };
-        if read == 0 {
-            return Ok(());
-        }
-        if session.handle_input(Instant::now(), &buf[..read]).is_err() {
-            return Ok(());
-        }
-    }
-}
-
-enum ClientConn {
-    Plain(TcpStream),
-    Tls(Box<tokio_rustls::client::TlsStream<TcpStream>>),
-    Gone,
-}
-
-impl ClientConn {
-    async fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        match self {
-            Self::Plain(s) => s.read(buf).await,
-            Self::Tls(s) => s.read(buf).await,
-            Self::Gone => Ok(0),
-        }
-    }
-
-    async fn write_all(&mut self, buf: &[u8]) -> io::Result<()> {
-        match self {
-            Self::Plain(s) => s.write_all(buf).await,
-            Self::Tls(s) => {
-                s.write_all(buf).await?;
-                s.flush().await
-            }
-            Self::Gone => Err(io::ErrorKind::NotConnected.into()),
+            Io::Timeout => session.handle_timeout(Instant::now()),
+            Io::Flushed => {}
         }
     }
 }
@@ -226,7 +299,8 @@ impl ClientConn {
 /// # Ok(()) }
 /// ```
 pub struct Client {
-    conn: ClientConn,
+    conn: Conn<tokio_rustls::client::TlsStream<TcpStream>>,
+    out: Vec<u8>,
     session: ClientSession,
     tls: Arc<rustls::ClientConfig>,
     server_name: rustls::pki_types::ServerName<'static>,
@@ -259,7 +333,8 @@ impl Client {
             .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
         let tcp = TcpStream::connect(addr).await?;
         let mut c = Self {
-            conn: ClientConn::Plain(tcp),
+            conn: Conn::Plain(tcp),
+            out: Vec::new(),
             session: ClientSession::new(),
             tls,
             server_name,
@@ -284,45 +359,35 @@ impl Client {
         &mut self.session
     }
 
-    /// Writes pending output and reads once; returns when something was read.
+    /// Moves the session's output along; reads once unless a handshake is due.
     async fn step(&mut self) -> io::Result<()> {
-        self.flush().await?;
-        let n = self.conn.read(&mut self.buf).await?;
-        if n == 0 {
-            return Err(io::ErrorKind::UnexpectedEof.into());
+        if self.collect()? {
+            return self.upgrade().await;
         }
-        self.session
-            .handle_input(&self.buf[..n])
-            .map_err(|e| protocol(&e))?;
-        self.flush().await
+        let read = self.out.len() < MAX_UNSENT;
+        match exchange(&mut self.conn, &mut self.out, &mut self.buf, read, None).await? {
+            Io::Read(0) => Err(io::ErrorKind::UnexpectedEof.into()),
+            Io::Read(n) => {
+                self.session
+                    .handle_input(&self.buf[..n])
+                    .map_err(|e| protocol(&e))?;
+                if self.collect()? {
+                    self.upgrade().await?;
+                }
+                Ok(())
+            }
+            Io::Timeout | Io::Flushed => Ok(()),
+        }
     }
 
-    async fn flush(&mut self) -> io::Result<()> {
+    /// Takes the session's output: bytes to `out`, completions aside. True when the
+    /// session asks for the TLS handshake.
+    fn collect(&mut self) -> io::Result<bool> {
         while let Some(out) = self.session.poll_output() {
             match out {
-                ClientOutput::Transmit(b) => self.conn.write_all(&b).await?,
+                ClientOutput::Transmit(b) => self.out.extend_from_slice(&b),
                 ClientOutput::Event(ClientEvent::Completed(c)) => self.done.push(c),
-                ClientOutput::StartTls => {
-                    let ClientConn::Plain(tcp) =
-                        std::mem::replace(&mut self.conn, ClientConn::Gone)
-                    else {
-                        return Err(io::Error::other("STARTTLS twice"));
-                    };
-                    let stream = TlsConnector::from(self.tls.clone())
-                        .connect(self.server_name.clone(), tcp)
-                        .await?;
-                    if let Ok(cb) = stream.get_ref().1.export_keying_material(
-                        vec![0u8; 32],
-                        EXPORTER_LABEL,
-                        None,
-                    ) {
-                        self.session.set_channel_binding(cb);
-                    }
-                    self.conn = ClientConn::Tls(Box::new(stream));
-                    self.session
-                        .handle_tls_established()
-                        .map_err(|e| protocol(&e))?;
-                }
+                ClientOutput::StartTls => return Ok(true),
                 ClientOutput::Event(ClientEvent::AuthChallenge(_)) => {
                     // Only the raw API produces challenges; cancel them here.
                     self.session.auth_cancel().map_err(|e| protocol(&e))?;
@@ -330,13 +395,38 @@ impl Client {
                 _ => {}
             }
         }
-        Ok(())
+        Ok(false)
+    }
+
+    async fn upgrade(&mut self) -> io::Result<()> {
+        flush_all(&mut self.conn, &mut self.out).await?;
+        let Conn::Plain(tcp) = std::mem::replace(&mut self.conn, Conn::Gone) else {
+            return Err(io::Error::other("STARTTLS twice"));
+        };
+        let stream = TlsConnector::from(self.tls.clone())
+            .connect(self.server_name.clone(), tcp)
+            .await?;
+        if let Ok(cb) =
+            stream
+                .get_ref()
+                .1
+                .export_keying_material(vec![0u8; 32], EXPORTER_LABEL, None)
+        {
+            self.session.set_channel_binding(cb);
+        }
+        self.conn = Conn::Tls(Box::new(stream));
+        self.session
+            .handle_tls_established()
+            .map_err(|e| protocol(&e))?;
+        self.collect().map(|_| ())
     }
 
     /// Waits for the completion of `handle`.
     pub async fn wait(&mut self, handle: Handle) -> io::Result<Completion> {
         loop {
-            self.flush().await?;
+            if self.collect()? {
+                self.upgrade().await?;
+            }
             if let Some(i) = self.done.iter().position(|c| c.handle == handle) {
                 return Ok(self.done.remove(i));
             }
