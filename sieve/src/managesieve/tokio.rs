@@ -306,6 +306,8 @@ pub struct Client {
     server_name: rustls::pki_types::ServerName<'static>,
     done: Vec<Completion>,
     buf: Vec<u8>,
+    /// The capabilities (greeting, or again after STARTTLS) have arrived.
+    greeted: bool,
 }
 
 impl std::fmt::Debug for Client {
@@ -340,10 +342,9 @@ impl Client {
             server_name,
             done: Vec::new(),
             buf: vec![0u8; 16 * 1024],
+            greeted: false,
         };
-        while c.session.capabilities().version.is_none()
-            && c.session.capabilities().implementation.is_none()
-        {
+        while !c.greeted {
             c.step().await?;
         }
         Ok(c)
@@ -387,6 +388,13 @@ impl Client {
             match out {
                 ClientOutput::Transmit(b) => self.out.extend_from_slice(&b),
                 ClientOutput::Event(ClientEvent::Completed(c)) => self.done.push(c),
+                ClientOutput::Event(ClientEvent::Capabilities(_)) => self.greeted = true,
+                ClientOutput::Event(ClientEvent::Bye(status)) => {
+                    return Err(io::Error::new(
+                        io::ErrorKind::ConnectionAborted,
+                        format!("the server said BYE: {:?}", status.text),
+                    ));
+                }
                 ClientOutput::StartTls => return Ok(true),
                 ClientOutput::Event(ClientEvent::AuthChallenge(_)) => {
                     // Only the raw API produces challenges; cancel them here.
@@ -440,11 +448,10 @@ impl Client {
     /// STARTTLS, the handshake, and the new capabilities.
     pub async fn starttls(&mut self) -> io::Result<Completion> {
         let h = self.session.starttls();
+        self.greeted = false;
         let done = self.wait(h).await?;
         if done.is_ok() {
-            while self.session.capabilities().version.is_none()
-                && self.session.capabilities().implementation.is_none()
-            {
+            while !self.greeted {
                 self.step().await?;
             }
         }
