@@ -310,3 +310,37 @@ async fn our_client_against_dovecot() {
     assert!(c.noop().await.unwrap().is_ok());
     assert!(c.logout().await.unwrap().is_ok());
 }
+
+#[test]
+#[ignore = "interop: needs the peers started by .ci/test"]
+fn openssl_s_client_starttls_sieve() {
+    // MSIEVE-005: `openssl s_client -starttls sieve` reads the greeting, sends STARTTLS,
+    // verifies our certificate, and then passes our post-TLS capabilities through.
+    let server = managesieve_util::start();
+    let mut cmd = Command::new("openssl");
+    cmd.args(["s_client", "-connect"])
+        .arg(server.addr.to_string())
+        .args([
+            "-starttls",
+            "sieve",
+            "-verify_return_error",
+            "-quiet",
+            "-CAfile",
+        ])
+        .arg(&server.cert_pem)
+        .args(["-verify_hostname", "localhost"]);
+    let out = run(&mut cmd, "CAPABILITY\r\nLOGOUT\r\n");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    println!("stdout: {stdout}\nstderr: {stderr}");
+    assert!(out.status.success());
+    // After TLS: the capabilities again (SASL now non-empty, no STARTTLS), then the
+    // CAPABILITY answer and the LOGOUT answer.
+    assert!(
+        stdout.contains("\"SASL\" \"PLAIN LOGIN SCRAM-SHA-256\""),
+        "{stdout}"
+    );
+    assert!(!stdout.contains("\"STARTTLS\""), "{stdout}");
+    assert!(stdout.contains("OK \"Logout completed\""), "{stdout}");
+    assert!(stderr.contains("verify return:1"), "{stderr}");
+}
