@@ -23,7 +23,7 @@ use clap::{Parser, Subcommand};
 use examples::server::config::{self, Config, Service as ServiceKind, TlsMode};
 use examples::server::directory::{self, Accounts, Directory};
 use examples::server::password::{self, Scheme};
-use examples::server::runtime::{self, Server, Service, Shared};
+use examples::server::runtime::{self, Server, Shared};
 use examples::server::types::{Address, ByteSize};
 use examples::server::users::{self, User};
 
@@ -330,12 +330,6 @@ fn check_config(path: Option<&Path>) -> Result<(), String> {
     Ok(())
 }
 
-/// The protocol services this build has. Each arrives with its crate's server session
-/// and tokio adapter.
-fn services() -> BTreeMap<ServiceKind, Arc<dyn Service>> {
-    BTreeMap::new()
-}
-
 fn serve(config_path: Option<&Path>) -> Result<(), String> {
     let cfg = load_config(config_path)?;
     runtime::init_logging(&cfg.log.level.0);
@@ -349,7 +343,7 @@ fn serve(config_path: Option<&Path>) -> Result<(), String> {
         let shared = Shared::new(cfg)?;
         let server = Server::start(
             Arc::clone(&shared),
-            &services(),
+            &examples::server::services(),
             config_path.map(Path::to_path_buf),
         )
         .await?;

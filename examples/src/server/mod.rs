@@ -16,6 +16,7 @@
 //! | [`mailstore`] | one shared Maildir handle per account, wake-ups for IMAP IDLE |
 //! | [`delivery`] | final delivery through the user's Sieve script into the Maildir |
 //! | [`dupstore`] | Sieve duplicate / vacation tracking ids per user |
+//! | [`managesieve`] | the ManageSieve service on the `sieve` crate's session and adapter |
 //! | [`trace`] | Received, Return-Path, Delivered-To, X-Original-To; ids and RFC 5322 dates |
 //! | [`limits`] | per-address and total connection limits, connection rate |
 //! | [`greylist`] | greylisting with network-granular triplets and allow lists |
@@ -41,9 +42,21 @@ pub mod dupstore;
 pub mod greylist;
 pub mod limits;
 pub mod mailstore;
+pub mod managesieve;
 pub mod password;
 pub mod runtime;
 pub mod tls;
 pub mod trace;
 pub mod types;
 pub mod users;
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+/// The protocol services this build has, by the listener kind they serve. Each arrives
+/// with its crate's server session and tokio adapter.
+pub fn services() -> BTreeMap<config::Service, Arc<dyn runtime::Service>> {
+    let mut m: BTreeMap<config::Service, Arc<dyn runtime::Service>> = BTreeMap::new();
+    m.insert(config::Service::Managesieve, Arc::new(managesieve::ManageSieve));
+    m
+}

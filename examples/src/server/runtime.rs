@@ -29,8 +29,10 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{Notify, watch};
 
 use super::config::{Config, ListenerConfig, Service as ServiceKind};
+use super::delivery::Deliverer;
 use super::directory::Accounts;
 use super::limits::{ConnGuard, ConnLimiter, Refusal};
+use super::mailstore::{Mailstore, StoreSettings};
 use super::tls::Tls;
 
 /// Installs the tracing subscriber: `RUST_LOG` if set, else the configured filter; one
@@ -55,6 +57,10 @@ pub struct Shared {
     pub accounts: Arc<Accounts>,
     /// TLS configuration (certificate swapped on reload).
     pub tls: Tls,
+    /// The accounts' Maildirs, shared by delivery and IMAP.
+    pub stores: Arc<Mailstore>,
+    /// The delivery agent (Sieve, Maildir).
+    pub deliverer: Arc<Deliverer>,
     limiter: RwLock<Arc<ConnLimiter>>,
     sessions: AtomicU64,
 }
@@ -68,7 +74,15 @@ impl Shared {
         let (cert, key, generate) = cfg.tls_files();
         let tls =
             Tls::setup(cfg.hostname.as_str(), &cert, &key, generate).map_err(|e| e.to_string())?;
+        let stores = Arc::new(Mailstore::new(StoreSettings {
+            fsync: true,
+            max_message_size: cfg.limits.max_message_size.0,
+            hostname: cfg.hostname.to_string(),
+        }));
+        let deliverer = Arc::new(Deliverer::new(Arc::clone(&stores), cfg.hostname.as_str()));
         Ok(Arc::new(Self {
+            stores,
+            deliverer,
             limiter: RwLock::new(Arc::new(limiter_for(&cfg))),
             config: RwLock::new(cfg),
             accounts,
