@@ -46,8 +46,13 @@ pub fn encode(s: &str) -> String {
 pub fn decode(s: &str) -> Option<String> {
     let mut out = String::with_capacity(s.len());
     let mut rest = s;
+    let mut after_run = false;
     while let Some(amp) = rest.find('&') {
         let plain = &rest[..amp];
+        // Two encoded runs back to back are one run written twice: not canonical.
+        if after_run && plain.is_empty() && !rest[1..].starts_with('-') {
+            return None;
+        }
         if !plain.chars().all(|c| (' '..='~').contains(&c)) {
             return None;
         }
@@ -55,6 +60,7 @@ pub fn decode(s: &str) -> Option<String> {
         let after = &rest[amp + 1..];
         let end = after.find('-')?;
         let b64 = &after[..end];
+        after_run = !b64.is_empty();
         if b64.is_empty() {
             out.push('&');
         } else {
@@ -107,7 +113,7 @@ mod tests {
 
     #[test]
     fn invalid_inputs() {
-        for bad in ["&", "&AGE-", "&Jjo", "Entwürfe", "&2D0-", "&A-"] {
+        for bad in ["&", "&AGE-", "&Jjo", "Entwürfe", "&2D0-", "&A-", "&AOk-&AOk-", "&AOl-"] {
             assert_eq!(decode(bad), None, "{bad}");
         }
     }
