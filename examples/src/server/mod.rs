@@ -19,6 +19,7 @@
 //! | [`managesieve`] | the ManageSieve service on the `sieve` crate's session and adapter |
 //! | [`trace`] | Received, Return-Path, Delivered-To, X-Original-To; ids and RFC 5322 dates |
 //! | [`limits`] | per-address and total connection limits, connection rate |
+//! | [`checks`] | SPF, DKIM, DMARC, ARC, Authentication-Results, DNSBL, greylisting on one resolver |
 //! | [`greylist`] | greylisting with network-granular triplets and allow lists |
 //! | [`dnsbl`] | DNS block list scoring as a `mail-auth-core` DNS machine |
 //! | [`tls`] | certificate loading, self-signed generation, hot reload |
@@ -34,6 +35,7 @@
 //! greylist                        greylisting state
 //! ```
 
+pub mod checks;
 pub mod config;
 pub mod delivery;
 pub mod directory;
@@ -57,6 +59,9 @@ use std::sync::Arc;
 /// with its crate's server session and tokio adapter.
 pub fn services() -> BTreeMap<config::Service, Arc<dyn runtime::Service>> {
     let mut m: BTreeMap<config::Service, Arc<dyn runtime::Service>> = BTreeMap::new();
-    m.insert(config::Service::Managesieve, Arc::new(managesieve::ManageSieve));
+    m.insert(
+        config::Service::Managesieve,
+        Arc::new(managesieve::ManageSieve),
+    );
     m
 }
