@@ -7,7 +7,9 @@ use sieve::managesieve::ScriptName;
 use sieve::managesieve::client::{ClientOutput, ClientSession};
 
 fuzz_target!(|data: &[u8]| {
-    let Some((&split, input)) = data.split_first() else { return };
+    let Some((&split, input)) = data.split_first() else {
+        return;
+    };
     let mut client = ClientSession::new();
     let name = ScriptName::new("s").unwrap();
     client.list_scripts();
@@ -26,7 +28,9 @@ fuzz_target!(|data: &[u8]| {
         }
         while let Some(out) = client.poll_output() {
             if out == ClientOutput::StartTls {
-                client.handle_tls_established().expect("STARTTLS was asked for");
+                client
+                    .handle_tls_established()
+                    .expect("STARTTLS was asked for");
             }
         }
     }

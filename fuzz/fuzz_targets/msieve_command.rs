@@ -4,11 +4,11 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
+use sieve::managesieve::ResponseLine;
 use sieve::managesieve::command::{
     AuthResponse, ParseOptions, encode_auth_response, parse_auth_response, parse_command,
 };
 use sieve::managesieve::response::{ResponseOptions, parse_response_line};
-use sieve::managesieve::ResponseLine;
 
 fuzz_target!(|data: &[u8]| {
     for quirk in [false, true] {
@@ -16,8 +16,8 @@ fuzz_target!(|data: &[u8]| {
         options.quirk_sync_literals = quirk;
         if let Ok(cmd) = parse_command(data, options) {
             let bytes = cmd.to_bytes();
-            let again = parse_command(&bytes, ParseOptions::default())
-                .expect("an encoded command parses");
+            let again =
+                parse_command(&bytes, ParseOptions::default()).expect("an encoded command parses");
             assert_eq!(again, cmd);
         }
         if let Ok(r) = parse_auth_response(data, options) {

@@ -9,12 +9,12 @@ use std::collections::BTreeMap;
 use std::time::Instant;
 
 use libfuzzer_sys::fuzz_target;
+use sieve::managesieve::ScriptName;
 use sieve::managesieve::response::{ResponseOptions, parse_response_line};
 use sieve::managesieve::server::{
-    ScriptEntry, ScriptReply, ScriptRequest, ServerConfig, ServerEvent, ServerLimits,
-    ServerOutput, ServerSession, StoreError,
+    ScriptEntry, ScriptReply, ScriptRequest, ServerConfig, ServerEvent, ServerLimits, ServerOutput,
+    ServerSession, StoreError,
 };
-use sieve::managesieve::ScriptName;
 use smtp_proto::sasl::{Answer, Decision};
 
 #[derive(Default)]
@@ -41,17 +41,20 @@ impl Store {
                     .collect(),
             ),
             ScriptRequest::SetActive { name } => {
-                if let Some(n) = &name {
-                    if !self.scripts.contains_key(n) {
-                        return Err(StoreError::NonExistent);
-                    }
+                if let Some(n) = &name
+                    && !self.scripts.contains_key(n)
+                {
+                    return Err(StoreError::NonExistent);
                 }
                 self.active = name;
                 ScriptReply::Done
             }
-            ScriptRequest::Get { name } => {
-                ScriptReply::Script(self.scripts.get(&name).ok_or(StoreError::NonExistent)?.clone())
-            }
+            ScriptRequest::Get { name } => ScriptReply::Script(
+                self.scripts
+                    .get(&name)
+                    .ok_or(StoreError::NonExistent)?
+                    .clone(),
+            ),
             ScriptRequest::Delete { name } => {
                 if self.active.as_ref() == Some(&name) {
                     return Err(StoreError::Active);
@@ -80,14 +83,21 @@ fn check_responses(mut bytes: &[u8]) {
     while !bytes.is_empty() {
         let mut end = 0;
         loop {
-            let lf = end + bytes[end..].iter().position(|&b| b == b'\n').expect("CRLF-terminated");
+            let lf = end
+                + bytes[end..]
+                    .iter()
+                    .position(|&b| b == b'\n')
+                    .expect("CRLF-terminated");
             let line = &bytes[..lf];
             let lit = line
                 .strip_suffix(b"\r")
                 .and_then(|l| l.strip_suffix(b"}"))
                 .and_then(|l| {
                     let open = l.iter().rposition(|&b| b == b'{')?;
-                    std::str::from_utf8(&l[open + 1..]).ok()?.parse::<usize>().ok()
+                    std::str::from_utf8(&l[open + 1..])
+                        .ok()?
+                        .parse::<usize>()
+                        .ok()
                 });
             match lit {
                 Some(n) => end = lf + 1 + n,
@@ -104,7 +114,9 @@ fn check_responses(mut bytes: &[u8]) {
 }
 
 fuzz_target!(|data: &[u8]| {
-    let Some((&split, input)) = data.split_first() else { return };
+    let Some((&split, input)) = data.split_first() else {
+        return;
+    };
     let mut config = ServerConfig::default();
     config.require_tls_for_auth = split & 0x80 == 0;
     config.starttls = true;
@@ -145,7 +157,9 @@ fuzz_target!(|data: &[u8]| {
                     r.expect("the session asked for this answer");
                 }
                 ServerOutput::StartTls => {
-                    server.handle_tls_established().expect("STARTTLS was asked for");
+                    server
+                        .handle_tls_established()
+                        .expect("STARTTLS was asked for");
                 }
                 ServerOutput::Close => closed = true,
                 _ => {}
