@@ -51,8 +51,10 @@
 //! - [`proxy`]: the PROXY protocol header (HAProxy v1 and v2, with TLVs) parsed and
 //!   written, and typed XCLIENT/XFORWARD attributes (the server answers bad ones with
 //!   `501 5.5.4`).
-//!
-//! Not yet here (see the issue tracker): the tokio adapter behind the `tokio` feature.
+//! - `tokio` (feature `tokio`): the thin adapter: [`tokio::serve`] / [`tokio::serve_connection`]
+//!   run server sessions over TCP with STARTTLS or implicit TLS (tokio-rustls), an optional
+//!   PROXY header, per-command timeouts and graceful shutdown, asking an async
+//!   [`tokio::SmtpHost`] for every verdict; [`tokio::SmtpClient`] sends mail.
 //!
 //! # How a host drives the server session
 //!
@@ -112,7 +114,7 @@
 //!
 //! | feature | default | what it adds |
 //! | --- | --- | --- |
-//! | `tokio` | off | the thin tokio adapter; without it the crate depends on no async runtime |
+//! | `tokio` | off | the thin tokio adapter (`tokio`, `tokio-rustls`, `rustls`): server loop, accept loop with graceful shutdown, async client; without it the crate depends on no async runtime and no TLS library |
 #![forbid(unsafe_code)]
 
 pub mod client;
@@ -123,4 +125,6 @@ pub mod proxy;
 pub mod reply;
 pub mod sasl;
 pub mod server;
+#[cfg(feature = "tokio")]
+pub mod tokio;
 pub mod types;

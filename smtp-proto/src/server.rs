@@ -401,6 +401,7 @@ pub struct ServerSession {
     reported_pipelining: bool,
     reported_bare: bool,
     pending_sasl: Option<Box<SaslServer>>,
+    shutting_down: bool,
 }
 
 fn reply(code: u16, status: (u8, u16, u16), text: &str) -> Reply {
@@ -477,6 +478,7 @@ impl ServerSession {
             reported_pipelining: false,
             reported_bare: false,
             pending_sasl: None,
+            shutting_down: false,
         };
         s.outputs.push_back(Output::Decision(Decision::Connect));
         s
@@ -503,6 +505,19 @@ impl ServerSession {
             self.outputs.push_back(Output::Event(Event::Timeout));
             let text = format!("{} Error: timeout exceeded", self.config.hostname);
             self.close_with(&reply(421, (4, 4, 2), &text));
+        }
+    }
+
+    /// Graceful shutdown: the session sends `421 4.3.2` and closes as soon as it is between
+    /// transactions (at once when idle; after the current message's verdict otherwise), so
+    /// no accepted message is cut short. Drain [`poll_output`](Self::poll_output) after.
+    pub fn shutdown(&mut self) {
+        if self.is_closed() {
+            return;
+        }
+        self.shutting_down = true;
+        if matches!(self.state, State::Command) {
+            self.process();
         }
     }
 
@@ -684,6 +699,11 @@ impl ServerSession {
 
     fn process(&mut self) {
         loop {
+            if self.shutting_down && matches!(self.state, State::Command) && !self.tx.active {
+                let text = format!("{} Service shutting down", self.config.hostname);
+                self.close_with(&reply(421, (4, 3, 2), &text));
+                break;
+            }
             let progressed = match self.state {
                 State::Closed | State::Decision(_) | State::StartTls => break,
                 State::Command | State::Auth(_) => self.line_step(),

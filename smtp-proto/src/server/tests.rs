@@ -741,3 +741,29 @@ fn rfc_exchanges_replay() {
     }
     assert!(replayed >= 5, "replayed {replayed}");
 }
+
+/// Graceful shutdown: at once when idle, after the message's verdict mid-transaction.
+#[test]
+fn graceful_shutdown() {
+    let mut s = session(mx());
+    let mut run = feed(&mut s, b"EHLO c.example\r\n", accept_all);
+    s.shutdown();
+    drain(&mut s, accept_all, &mut run);
+    assert_eq!(codes(&run.sent), [220, 250, 421]);
+    assert!(run.closed);
+
+    let mut s = session(mx());
+    let mut run = feed(
+        &mut s,
+        b"EHLO c.example\r\nMAIL FROM:<a@example.org>\r\nRCPT TO:<b@example.org>\r\nDATA\r\nhalf",
+        accept_all,
+    );
+    s.shutdown();
+    drain(&mut s, accept_all, &mut run);
+    assert!(!run.closed);
+    s.handle_input(t0(), b" a message\r\n.\r\nMAIL FROM:<a@example.org>\r\n");
+    drain(&mut s, accept_all, &mut run);
+    assert_eq!(codes(&run.sent), [220, 250, 250, 250, 354, 250, 421]);
+    assert_eq!(run.message, b"half a message\r\n");
+    assert!(run.closed);
+}
