@@ -168,10 +168,11 @@ impl Policy {
                     }
                 }
                 "mx" => {
-                    if v.is_empty() || v.contains(char::is_whitespace) {
+                    let host = v.trim_end_matches('.');
+                    if host.is_empty() || host.contains(char::is_whitespace) {
                         return Err(format!("bad mx {v:?}"));
                     }
-                    mx.push(v.trim_end_matches('.').to_ascii_lowercase());
+                    mx.push(host.to_ascii_lowercase());
                 }
                 _ => extensions.push((k.to_string(), v.to_string())),
             }

@@ -265,8 +265,6 @@ pub enum MacroPart {
 #[derive(Clone, Debug, PartialEq, Eq, Default)]
 pub struct MacroString {
     parts: Vec<MacroPart>,
-    /// The ends-in-a-macro bit, for the `domain-end` rule.
-    ends_with_macro: bool,
 }
 
 impl MacroString {
@@ -283,8 +281,13 @@ impl MacroString {
     }
 
     /// Parses a macro-string; `explain` allows SP and the letters `c`, `r`, `t`.
-    #[allow(clippy::many_single_char_names)]
     pub(crate) fn parse(s: &[u8], explain: bool) -> Result<Self, String> {
+        Self::parse_inner(s, explain).map(|(m, _)| m)
+    }
+
+    /// Parses, and says whether the text ends in a macro-expand (the `domain-end` rule).
+    #[allow(clippy::many_single_char_names)]
+    fn parse_inner(s: &[u8], explain: bool) -> Result<(Self, bool), String> {
         let mut parts = Vec::new();
         let mut lit = String::new();
         let mut i = 0;
@@ -373,10 +376,7 @@ impl MacroString {
         if !lit.is_empty() {
             parts.push(MacroPart::Literal(lit));
         }
-        Ok(Self {
-            parts,
-            ends_with_macro,
-        })
+        Ok((Self { parts }, ends_with_macro))
     }
 
     /// Parses a domain-spec: a non-empty macro-string ending in a macro or `.toplabel[.]`.
@@ -384,8 +384,8 @@ impl MacroString {
         if s.is_empty() {
             return Err("empty domain-spec".into());
         }
-        let ms = Self::parse(s, false)?;
-        if !ms.ends_with_macro {
+        let (ms, ends_with_macro) = Self::parse_inner(s, false)?;
+        if !ends_with_macro {
             let Some(MacroPart::Literal(tail)) = ms.parts.last() else {
                 return Err("bad domain-spec".into());
             };
