@@ -127,11 +127,34 @@ impl FsScriptStore {
         Self::with_limits(dir, StoreLimits::default())
     }
 
-    /// Opens (creating if needed) the store in `dir`.
+    /// Opens (creating if needed) the store in `dir`. Temporary files a crash left in
+    /// `.tmp/` more than an hour ago are removed (younger ones may belong to a session
+    /// writing right now).
     pub fn with_limits(dir: impl Into<PathBuf>, limits: StoreLimits) -> io::Result<Self> {
         let dir = dir.into();
         fs::create_dir_all(dir.join(".tmp"))?;
-        Ok(Self { dir, limits })
+        let store = Self { dir, limits };
+        store.sweep_tmp(std::time::Duration::from_hours(1));
+        Ok(store)
+    }
+
+    /// Removes leftovers in `.tmp/` older than `age` (best effort).
+    fn sweep_tmp(&self, age: std::time::Duration) {
+        let Ok(entries) = fs::read_dir(self.dir.join(".tmp")) else {
+            return;
+        };
+        let now = std::time::SystemTime::now();
+        for entry in entries.flatten() {
+            let old = entry
+                .metadata()
+                .and_then(|m| m.modified())
+                .ok()
+                .and_then(|t| now.duration_since(t).ok())
+                .is_some_and(|d| d > age);
+            if old {
+                let _ = fs::remove_file(entry.path());
+            }
+        }
     }
 
     /// The directory.
@@ -397,6 +420,26 @@ mod tests {
         assert!(file_name(&name(&"x".repeat(249))).is_ok());
         assert_eq!(script_name(".active"), None);
         assert_eq!(script_name("bad%zz.sieve"), None);
+    }
+
+    #[test]
+    fn stale_temp_files_are_swept() {
+        let dir = tempfile::tempdir().unwrap();
+        fs::create_dir_all(dir.path().join(".tmp")).unwrap();
+        let old = dir.path().join(".tmp/script.1.1");
+        let young = dir.path().join(".tmp/script.1.2");
+        fs::write(&old, b"partial").unwrap();
+        fs::write(&young, b"in progress").unwrap();
+        let two_hours_ago = std::time::SystemTime::now() - std::time::Duration::from_hours(2);
+        File::options()
+            .write(true)
+            .open(&old)
+            .unwrap()
+            .set_modified(two_hours_ago)
+            .unwrap();
+        let _store = FsScriptStore::open(dir.path()).unwrap();
+        assert!(!old.exists());
+        assert!(young.exists());
     }
 
     #[test]
