@@ -44,6 +44,8 @@ pub mod client;
 pub mod codec;
 pub mod error;
 pub mod fragment;
+#[cfg(feature = "mail-parser")]
+pub mod message;
 pub mod selected;
 pub mod server;
 #[cfg(feature = "tokio")]
