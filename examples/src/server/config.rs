@@ -554,6 +554,10 @@ impl Config {
         }
         let mut seen = BTreeMap::new();
         for (name, l) in &listeners {
+            // Port 0 asks the system for a free port: never a clash.
+            if l.address.port() == 0 {
+                continue;
+            }
             if let Some(other) = seen.insert(l.address, name) {
                 return Err((
                     None,

@@ -28,6 +28,7 @@ use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{Notify, watch};
 
+use super::checks::Checks;
 use super::config::{Config, ListenerConfig, Service as ServiceKind};
 use super::delivery::Deliverer;
 use super::directory::Accounts;
@@ -61,6 +62,7 @@ pub struct Shared {
     pub stores: Arc<Mailstore>,
     /// The delivery agent (Sieve, Maildir).
     pub deliverer: Arc<Deliverer>,
+    checks: RwLock<Arc<Checks>>,
     limiter: RwLock<Arc<ConnLimiter>>,
     sessions: AtomicU64,
 }
@@ -80,7 +82,12 @@ impl Shared {
             hostname: cfg.hostname.to_string(),
         }));
         let deliverer = Arc::new(Deliverer::new(Arc::clone(&stores), cfg.hostname.as_str()));
+        let checks = Checks::new(&cfg.checks, cfg.hostname.as_str());
+        if let Err(e) = checks.load_greylist(&greylist_file(&cfg)) {
+            tracing::warn!(error = %e, "greylist state not loaded");
+        }
         Ok(Arc::new(Self {
+            checks: RwLock::new(Arc::new(checks)),
             stores,
             deliverer,
             limiter: RwLock::new(Arc::new(limiter_for(&cfg))),
@@ -111,8 +118,27 @@ impl Shared {
             tracing::warn!("listener changes take effect after a restart");
         }
         *self.limiter.write().unwrap_or_else(PoisonError::into_inner) = Arc::new(limiter_for(&cfg));
+        // New checks (resolver, greylist settings); the greylist table goes across through
+        // its file.
+        let old_checks = self.checks();
+        let _ = old_checks.save_greylist(&greylist_file(&old));
+        let checks = Checks::new(&cfg.checks, cfg.hostname.as_str());
+        let _ = checks.load_greylist(&greylist_file(&cfg));
+        *self.checks.write().unwrap_or_else(PoisonError::into_inner) = Arc::new(checks);
         *self.config.write().unwrap_or_else(PoisonError::into_inner) = cfg;
         Ok(())
+    }
+
+    /// The MX checks (resolver, greylist, DNSBL).
+    pub fn checks(&self) -> Arc<Checks> {
+        Arc::clone(&self.checks.read().unwrap_or_else(PoisonError::into_inner))
+    }
+
+    /// Saves state that outlives the process (the greylist table).
+    pub fn save_state(&self) {
+        if let Err(e) = self.checks().save_greylist(&greylist_file(&self.config())) {
+            tracing::warn!(error = %e, "greylist state not saved");
+        }
     }
 
     fn limiter(&self) -> Arc<ConnLimiter> {
@@ -123,6 +149,10 @@ impl Shared {
     pub fn next_session_id(&self) -> u64 {
         self.sessions.fetch_add(1, Ordering::Relaxed) + 1
     }
+}
+
+fn greylist_file(cfg: &Config) -> PathBuf {
+    cfg.data_dir().join("greylist")
 }
 
 fn limiter_for(cfg: &Config) -> ConnLimiter {
@@ -297,8 +327,11 @@ impl Server {
         let mut term = signal(SignalKind::terminate())?;
         let mut int = signal(SignalKind::interrupt())?;
         let mut hup = signal(SignalKind::hangup())?;
+        let mut save = tokio::time::interval(Duration::from_mins(5));
+        save.tick().await;
         loop {
             tokio::select! {
+                _ = save.tick() => self.shared.save_state(),
                 _ = term.recv() => { tracing::info!("SIGTERM: shutting down"); break; }
                 _ = int.recv() => { tracing::info!("SIGINT: shutting down"); break; }
                 _ = hup.recv() => match self.reload() {
@@ -307,7 +340,9 @@ impl Server {
                 },
             }
         }
+        let shared = Arc::clone(&self.shared);
         let left = self.shutdown(grace).await;
+        shared.save_state();
         if left > 0 {
             tracing::warn!(
                 sessions = left,
