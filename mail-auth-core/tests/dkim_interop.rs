@@ -218,7 +218,7 @@ fn dkimpy_both_directions() {
 
 /// A DNS responder for TXT questions, enough for libresolv: answers from `records`,
 /// NXDOMAIN otherwise. Stops when `stop` is set (polls every 100 ms).
-fn dns_responder(sock: UdpSocket, records: HashMap<String, String>, stop: Arc<AtomicBool>) {
+fn dns_responder(sock: &UdpSocket, records: &HashMap<String, String>, stop: &AtomicBool) {
     use hickory_resolver::proto::op::{Message, MessageType, ResponseCode};
     use hickory_resolver::proto::rr::rdata::TXT;
     use hickory_resolver::proto::rr::{RData, Record as HRecord};
@@ -350,7 +350,7 @@ fn opendkim_both_directions() {
     let stop = Arc::new(AtomicBool::new(false));
     let responder = {
         let stop = stop.clone();
-        std::thread::spawn(move || dns_responder(sock, records, stop))
+        std::thread::spawn(move || dns_responder(&sock, &records, &stop))
     };
     std::fs::write(
         tmp.path("resolv.conf"),
