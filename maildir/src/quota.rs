@@ -74,7 +74,9 @@ impl QuotaLimits {
         let mut l = Self::default();
         for part in line.trim().split(',').filter(|p| !p.trim().is_empty()) {
             let part = part.trim();
-            let (n, unit) = part.split_at(part.len() - 1);
+            // The unit is the last character (not necessarily ASCII in a broken file).
+            let unit_len = part.chars().next_back().map_or(0, char::len_utf8);
+            let (n, unit) = part.split_at(part.len() - unit_len);
             let bad = ParseError {
                 line: 1,
                 reason: "limit is not <number>S or <number>C",
@@ -336,6 +338,8 @@ mod tests {
         assert_eq!(m.usage.bytes, 12);
         assert_eq!(QuotaLimits::parse("0S").unwrap(), QuotaLimits::default());
         assert!(MaildirSize::parse(b"12X\n").is_err());
+        // Found by the maildir_maildirsize fuzz target: a multi-byte last character.
+        assert!(MaildirSize::parse("\0\0\0\u{70a}\n".as_bytes()).is_err());
         assert!(MaildirSize::parse(b"10S\nabc 1\n").is_err());
         assert!(MaildirSize::parse(b"").is_err());
         assert_eq!(

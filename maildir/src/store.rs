@@ -503,6 +503,10 @@ pub fn parse_subscriptions(data: &[u8]) -> Vec<String> {
             line.to_owned()
         };
         let name = mutf7::decode(&name).unwrap_or(name);
+        // An escape sequence alone ("\x01") decodes to nothing: not a name.
+        if name.is_empty() {
+            continue;
+        }
         let name = if name.eq_ignore_ascii_case("INBOX") {
             "INBOX".to_owned()
         } else {
@@ -583,6 +587,8 @@ mod tests {
             ["INBOX", "Lists.rust"]
         );
         assert_eq!(unescape_tab(&escape_tab("a\tb\x01c")), "a\tb\x01c");
+        // Found by the maildir_subscriptions fuzz target.
+        assert!(parse_subscriptions(b"V\t2\n\n\x01\n").is_empty());
     }
 
     #[test]

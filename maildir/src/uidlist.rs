@@ -123,7 +123,9 @@ impl UidList {
                     ..Self::default()
                 };
                 for field in it {
-                    let (key, value) = field.split_at(1.min(field.len()));
+                    // The key is one character (not necessarily ASCII in a broken file).
+                    let key_len = field.chars().next().map_or(0, char::len_utf8);
+                    let (key, value) = field.split_at(key_len);
                     match key {
                         "V" => list.uid_validity = num(value, 1)?,
                         "N" => list.header_next_uid = num(value, 1)?,
@@ -314,6 +316,8 @@ mod tests {
             (b"3 V1 N5\n1 w12 :a\n", 2),
             (b"3 V1 N5\n1 W12\n", 2),
             (b"3 V1 N5\n1 :a/b\n", 2),
+            // Found by the maildir_uidlist fuzz target: a multi-byte header key.
+            ("3 \u{5a3}A\n".as_bytes(), 1),
             (b"3 V1 N5\n4294967295 :a\n", 2),
             (b"1 7 3\n5 a\n", 2),
         ] {
