@@ -113,7 +113,16 @@ mod tests {
 
     #[test]
     fn invalid_inputs() {
-        for bad in ["&", "&AGE-", "&Jjo", "Entwürfe", "&2D0-", "&A-", "&AOk-&AOk-", "&AOl-"] {
+        for bad in [
+            "&",
+            "&AGE-",
+            "&Jjo",
+            "Entwürfe",
+            "&2D0-",
+            "&A-",
+            "&AOk-&AOk-",
+            "&AOl-",
+        ] {
             assert_eq!(decode(bad), None, "{bad}");
         }
     }
