@@ -302,6 +302,62 @@ fn generated_reports_round_trip() {
 }
 
 #[test]
+fn aggregate_report_from_evaluations() {
+    use mail_auth_core::dmarc::{DkimInput, DkimResult, SpfInput, Verifier};
+    use mail_auth_core::dns::{Record, StaticResolver, drive};
+    use mail_auth_core::report::ReportRecord;
+    use mail_auth_core::spf::SpfResult;
+    let mut z = StaticResolver::default();
+    z.add(
+        "_dmarc.example.org",
+        Record::Txt(b"v=DMARC1; p=quarantine".to_vec()),
+    );
+    let mut rep = AggregateReport::default();
+    rep.org_name = "receiver.example".into();
+    rep.email = "dmarc@receiver.example".into();
+    rep.report_id = "r1".into();
+    rep.policy.domain = "example.org".into();
+    let ip = "192.0.2.1".parse().unwrap();
+    for (spf_result, n) in [(SpfResult::Pass, 3), (SpfResult::Fail, 2)] {
+        for _ in 0..n {
+            let spf = SpfInput {
+                domain: "example.org".into(),
+                result: spf_result,
+            };
+            let dkim = vec![DkimInput {
+                domain: "esp.example".into(),
+                result: DkimResult::Pass,
+            }];
+            let out = drive(
+                Verifier::new(&["example.org"], Some(spf.clone()), dkim.clone()),
+                &z,
+            );
+            rep.add(ReportRecord::from_evaluation(
+                ip,
+                &out.domains[0],
+                Some(&spf),
+                &dkim,
+            ));
+        }
+    }
+    assert_eq!(rep.records.len(), 2);
+    assert_eq!(
+        (rep.records[0].count, rep.records[0].disposition.as_str()),
+        (3, "pass")
+    );
+    assert_eq!(
+        (rep.records[1].count, rep.records[1].disposition.as_str()),
+        (2, "quarantine")
+    );
+    assert_eq!(rep.records[1].spf_results[0].result, "fail");
+    let xml = rep.to_xml();
+    let gz = report::gzip(xml.as_bytes());
+    let back = parse_aggregate(&gz, &Limits::default()).unwrap();
+    assert_eq!(back.records, rep.records);
+    assert_eq!(back.message_count(), 5);
+}
+
+#[test]
 fn failure_reports() {
     let (mut passed, mut failed) = (0, Vec::new());
     // mail-auth ARF samples against their JSON.

@@ -91,6 +91,62 @@ pub struct ReportRecord {
     pub spf_results: Vec<SpfAuth>,
 }
 
+impl ReportRecord {
+    /// The row for one message's DMARC evaluation of one author domain: the source
+    /// address, the outcome, and the SPF and DKIM inputs the evaluation had.
+    pub fn from_evaluation(
+        source_ip: IpAddr,
+        outcome: &crate::dmarc::DomainOutcome,
+        spf: Option<&crate::dmarc::SpfInput>,
+        dkim: &[crate::dmarc::DkimInput],
+    ) -> Self {
+        use crate::dmarc::{DkimResult, DmarcResult};
+        let pass_fail = |b: bool| if b { "pass" } else { "fail" }.to_string();
+        let disposition = match outcome.result {
+            DmarcResult::Pass => "pass".to_string(),
+            _ => outcome.disposition.as_str().to_string(),
+        };
+        Self {
+            source_ip: Some(source_ip),
+            count: 1,
+            disposition,
+            dkim: pass_fail(outcome.dkim_aligned.is_some()),
+            spf: pass_fail(outcome.spf_aligned),
+            reasons: Vec::new(),
+            envelope_to: None,
+            envelope_from: spf.map(|s| s.domain.clone()),
+            header_from: outcome.author_domain.clone(),
+            dkim_results: dkim
+                .iter()
+                .map(|d| DkimAuth {
+                    domain: d.domain.to_ascii_lowercase(),
+                    selector: None,
+                    result: match d.result {
+                        DkimResult::Pass => "pass",
+                        DkimResult::Fail => "fail",
+                        DkimResult::Neutral => "neutral",
+                        DkimResult::TempError => "temperror",
+                        DkimResult::PermError => "permerror",
+                        DkimResult::Policy => "policy",
+                        DkimResult::None => "none",
+                    }
+                    .into(),
+                    human_result: None,
+                })
+                .collect(),
+            spf_results: spf
+                .map(|s| SpfAuth {
+                    domain: s.domain.to_ascii_lowercase(),
+                    scope: Some("mfrom".into()),
+                    result: s.result.as_str().into(),
+                    human_result: None,
+                })
+                .into_iter()
+                .collect(),
+        }
+    }
+}
+
 /// `<auth_results><dkim>`.
 #[derive(Clone, Debug, PartialEq, Eq, Default)]
 #[non_exhaustive]
@@ -348,6 +404,21 @@ impl AggregateReport {
                 }
             }
             _ => {}
+        }
+    }
+
+    /// Adds a row, merging it into an existing row that differs only in its count (RFC
+    /// 9990 §2.1: one row per distinct combination).
+    pub fn add(&mut self, row: ReportRecord) {
+        if let Some(r) = self.records.iter_mut().find(|r| {
+            ReportRecord {
+                count: row.count,
+                ..(*r).clone()
+            } == row
+        }) {
+            r.count += row.count;
+        } else {
+            self.records.push(row);
         }
     }
 

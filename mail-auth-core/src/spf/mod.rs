@@ -31,6 +31,8 @@
 //!   codes (SPF-006), and the result carrying the matched mechanism, explanation and lookup
 //!   counters (SPF-003);
 //! - HELO and MAIL FROM identities, null sender as `postmaster@<helo>` (SPF-007);
+//! - a record printer (lower-case, SPF-016) and [`lint`] for publishers (SPF-008, SPF-011,
+//!   SPF-017, SPF-021);
 //! - the `Received-SPF` header (§9.1, SPF-018): [`SpfOutput::received_spf`], and the
 //!   `Authentication-Results` entry: `MethodResult::from(&output)`.
 //!
@@ -43,7 +45,7 @@ mod record;
 pub use eval::{Limits, Verifier};
 pub use record::{
     Directive, MacroLetter, MacroPart, MacroString, Mechanism, Qualifier, Record, RecordError,
-    is_spf_record,
+    is_spf_record, lint,
 };
 
 use std::fmt;

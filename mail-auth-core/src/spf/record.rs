@@ -478,6 +478,91 @@ pub struct Record {
     pub unknown_modifiers: Vec<(String, String)>,
 }
 
+impl fmt::Display for Record {
+    /// The record text, lower-case names (SPF-009, SPF-016): `v=spf1 <directives>
+    /// [redirect=...] [exp=...]`; unknown modifiers are dropped.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("v=spf1")?;
+        for d in &self.directives {
+            write!(f, " {d}")?;
+        }
+        if let Some(r) = &self.redirect {
+            write!(f, " redirect={r}")?;
+        }
+        if let Some(e) = &self.exp {
+            write!(f, " exp={e}")?;
+        }
+        Ok(())
+    }
+}
+
+/// Problems in an SPF record a publisher should fix (SPF-008, SPF-011, SPF-017, SPF-021):
+/// syntax errors, more than 10 lookup terms in the record itself (includes add theirs),
+/// `ptr` (discouraged, §5.5), `+all` (any host passes), networks wider than /16 (IPv4) or
+/// /32 (IPv6), host bits set in a network, a record over 450 octets, and `txt_strings`
+/// (the record's character-strings) longer than 255 octets.
+pub fn lint(txt: &[u8], txt_strings: &[usize]) -> Vec<String> {
+    let mut out = Vec::new();
+    if txt_strings.iter().any(|&n| n > 255) {
+        out.push("a character-string is longer than 255 octets: split the record".into());
+    }
+    if txt.len() > 450 {
+        out.push(format!(
+            "the record is {} octets; over 450 risks truncated DNS answers",
+            txt.len()
+        ));
+    }
+    let r = match Record::parse(txt) {
+        Ok(r) => r,
+        Err(e) => {
+            out.push(format!("syntax error: {e}"));
+            return out;
+        }
+    };
+    let lookups = r
+        .directives
+        .iter()
+        .filter(|d| d.mechanism.does_lookup())
+        .count()
+        + usize::from(r.redirect.is_some());
+    if lookups > 10 {
+        out.push(format!(
+            "{lookups} lookup terms: more than 10 is a permerror"
+        ));
+    }
+    for d in &r.directives {
+        match &d.mechanism {
+            Mechanism::Ptr(_) => out.push("ptr is slow and discouraged (RFC 7208 §5.5)".into()),
+            Mechanism::All if d.qualifier == Qualifier::Pass => {
+                out.push("+all lets every host on the Internet pass".into());
+            }
+            Mechanism::Ip4 { addr, prefix } => {
+                if *prefix < 16 {
+                    out.push(format!("{d}: a network wider than /16"));
+                }
+                let mask = u32::MAX.checked_shl(32 - u32::from(*prefix)).unwrap_or(0);
+                if u32::from(*addr) & !mask != 0 {
+                    out.push(format!("{d}: host bits set; it means the whole network"));
+                }
+            }
+            Mechanism::Ip6 { addr, prefix } => {
+                if *prefix < 32 {
+                    out.push(format!("{d}: a network wider than /32"));
+                }
+                let mask = u128::MAX.checked_shl(128 - u32::from(*prefix)).unwrap_or(0);
+                if u128::from(*addr) & !mask != 0 {
+                    out.push(format!("{d}: host bits set; it means the whole network"));
+                }
+            }
+            _ => {}
+        }
+    }
+    if r.has_all() && r.redirect.is_some() {
+        out.push("redirect= is ignored when the record has an all mechanism".into());
+    }
+    out
+}
+
 /// Why a record does not parse (the check's result is then permerror).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RecordError {
@@ -799,6 +884,28 @@ mod tests {
         ] {
             bad(s);
         }
+    }
+
+    #[test]
+    fn lint_and_print() {
+        assert!(lint(b"v=spf1 ip4:198.51.100.2 ip6:2001:db8::fe5 ~all", &[44]).is_empty());
+        // TC-DNS-15: +all; SPF-011: host bits.
+        assert_eq!(lint(b"v=spf1 +all", &[11]).len(), 1);
+        let l = lint(b"v=spf1 ip4:203.0.113.9/24 ip4:10.0.0.0/8 ptr -all", &[300]);
+        assert_eq!(l.len(), 4, "{l:?}");
+        let many = format!("v=spf1 {}-all", "a ".repeat(11));
+        assert!(
+            lint(many.as_bytes(), &[many.len()])
+                .iter()
+                .any(|w| w.contains("11 lookup"))
+        );
+        assert!(lint(b"v=spf1 moo", &[10])[0].starts_with("syntax error"));
+        let r = Record::parse(b"v=spf1 A:Example.com/24 ~ALL redirect=x.example").unwrap();
+        assert_eq!(
+            r.to_string(),
+            "v=spf1 a:Example.com/24 ~all redirect=x.example"
+        );
+        assert_eq!(Record::parse(r.to_string().as_bytes()).unwrap(), r);
     }
 
     #[test]
