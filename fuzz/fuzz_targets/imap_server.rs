@@ -45,7 +45,10 @@ fuzz_target!(|data: &[u8]| {
     }
     while let Some(r) = dec.next_response() {
         if let Err(e) = r {
-            panic!("server sent an unparsable response: {e:?} in {:?}", String::from_utf8_lossy(&wire));
+            panic!(
+                "server sent an unparsable response: {e:?} in {:?}",
+                String::from_utf8_lossy(&wire)
+            );
         }
     }
     assert_eq!(dec.buffered(), 0, "partial response at the end");
