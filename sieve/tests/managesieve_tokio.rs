@@ -124,3 +124,92 @@ async fn a_client_that_writes_before_reading_does_not_deadlock_the_server() {
         .expect("the connection deadlocked");
     assert_eq!(seen, n);
 }
+
+/// A host whose answers await (as a password hash on a blocking pool would).
+struct SlowHost {
+    store: sieve::managesieve::store::FsScriptStore,
+}
+
+impl sieve::managesieve::tokio::AsyncServerHost for SlowHost {
+    async fn auth_decision(
+        &mut self,
+        decision: smtp_proto::sasl::Decision,
+    ) -> smtp_proto::sasl::Answer {
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        match decision {
+            smtp_proto::sasl::Decision::VerifyPassword {
+                authcid, password, ..
+            } if authcid == "carol" && password.expose() == "carolpw" => {
+                smtp_proto::sasl::Answer::Accept
+            }
+            _ => smtp_proto::sasl::Answer::Reject,
+        }
+    }
+
+    async fn script(
+        &mut self,
+        _owner: &str,
+        request: sieve::managesieve::server::ScriptRequest,
+    ) -> Result<sieve::managesieve::server::ScriptReply, sieve::managesieve::server::StoreError>
+    {
+        tokio::task::yield_now().await;
+        self.store.execute(&request)
+    }
+
+    async fn auth_step(
+        &mut self,
+        _event: &sieve::managesieve::server::ServerEvent,
+    ) -> sieve::managesieve::server::AuthStep {
+        sieve::managesieve::server::AuthStep::Failure {
+            code: None,
+            text: "no".into(),
+        }
+    }
+
+    async fn validate(&mut self, _script: &[u8]) -> sieve::managesieve::server::Validation {
+        sieve::managesieve::server::Validation::Valid { warnings: None }
+    }
+}
+
+#[tokio::test]
+async fn an_async_host_on_a_spawned_task() {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+
+    let dir = tempfile::tempdir().unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let store = sieve::managesieve::store::FsScriptStore::open(dir.path().join("carol")).unwrap();
+    // Spawned: the connection future must be Send.
+    let server = tokio::spawn(async move {
+        let (tcp, _) = listener.accept().await.unwrap();
+        let mut config = sieve::managesieve::server::ServerConfig::default();
+        config.require_tls_for_auth = false; // loopback test without a certificate
+        let session =
+            sieve::managesieve::server::ServerSession::new(config, std::time::Instant::now());
+        let mut host = SlowHost { store };
+        sieve::managesieve::tokio::serve_connection(tcp, session, None, &mut host).await
+    });
+    let mut tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
+    tcp.write_all(
+        b"AUTHENTICATE \"PLAIN\" \"AGNhcm9sAGNhcm9scHc=\"\r\nPUTSCRIPT \"s\" {5+}\r\nkeep;\r\nLISTSCRIPTS\r\nLOGOUT\r\n",
+    )
+    .await
+    .unwrap();
+    let mut all = Vec::new();
+    tcp.read_to_end(&mut all).await.unwrap();
+    let text = String::from_utf8(all).unwrap();
+    let after_greeting = text.split_once("\r\nOK\r\n").unwrap().1;
+    let lines: Vec<&str> = after_greeting.lines().collect();
+    assert!(lines[0].starts_with("OK"), "{text}");
+    assert!(lines[1].starts_with("OK"), "{text}");
+    assert_eq!(lines[2], "\"s\"");
+    assert!(
+        lines[3].starts_with("OK") && lines[4].starts_with("OK \"Logout"),
+        "{text}"
+    );
+    server.await.unwrap().unwrap();
+    assert_eq!(
+        std::fs::read(dir.path().join("carol/s.sieve")).unwrap(),
+        b"keep;"
+    );
+}

@@ -2,9 +2,9 @@
 //! async client, over TCP with STARTTLS by rustls (tokio-rustls).
 //!
 //! The adapter only moves bytes and reads the clock: the protocol is in
-//! [`ServerSession`] / [`ClientSession`], the decisions in the host's [`ServerHost`].
-//! Host calls are synchronous (the crate's [`FsScriptStore`](super::store::FsScriptStore)
-//! is); a host whose answers are slow should offload them (`spawn_blocking`) itself.
+//! [`ServerSession`] / [`ClientSession`], the decisions in the host: a [`ServerHost`]
+//! answers at once (the crate's [`FsScriptStore`](super::store::FsScriptStore) does), an
+//! [`AsyncServerHost`] may await (a password hash on `spawn_blocking`, a remote directory).
 //!
 //! Reads and writes proceed concurrently (one task polls both directions), so a peer that
 //! pipelines many commands without reading cannot deadlock the connection; the adapter stops
@@ -191,20 +191,76 @@ async fn flush_all<S: AsyncRead + AsyncWrite + Unpin>(
     }
 }
 
-fn answer_server_event<H: ServerHost>(
+/// [`ServerHost`] with asynchronous answers, for hosts whose decisions wait on something
+/// (a password hash on a blocking pool, a directory over the network). Every
+/// [`ServerHost`] is one, answering at once.
+pub trait AsyncServerHost {
+    /// See [`ServerHost::auth_decision`].
+    fn auth_decision(
+        &mut self,
+        decision: sasl::Decision,
+    ) -> impl Future<Output = sasl::Answer> + Send;
+
+    /// See [`ServerHost::script`].
+    fn script(
+        &mut self,
+        owner: &str,
+        request: ScriptRequest,
+    ) -> impl Future<Output = Result<ScriptReply, StoreError>> + Send;
+
+    /// See [`ServerHost::auth_step`].
+    fn auth_step(&mut self, event: &ServerEvent) -> impl Future<Output = AuthStep> + Send;
+
+    /// See [`ServerHost::validate`].
+    fn validate(&mut self, script: &[u8]) -> impl Future<Output = Validation> + Send;
+}
+
+impl<H: ServerHost> AsyncServerHost for H {
+    fn auth_decision(
+        &mut self,
+        decision: sasl::Decision,
+    ) -> impl Future<Output = sasl::Answer> + Send {
+        std::future::ready(ServerHost::auth_decision(self, decision))
+    }
+
+    fn script(
+        &mut self,
+        owner: &str,
+        request: ScriptRequest,
+    ) -> impl Future<Output = Result<ScriptReply, StoreError>> + Send {
+        std::future::ready(ServerHost::script(self, owner, request))
+    }
+
+    fn auth_step(&mut self, event: &ServerEvent) -> impl Future<Output = AuthStep> + Send {
+        std::future::ready(ServerHost::auth_step(self, event))
+    }
+
+    fn validate(&mut self, script: &[u8]) -> impl Future<Output = Validation> + Send {
+        std::future::ready(ServerHost::validate(self, script))
+    }
+}
+
+async fn answer_server_event<H: AsyncServerHost>(
     session: &mut ServerSession,
     host: &mut H,
     event: ServerEvent,
 ) -> Result<(), super::Error> {
     match event {
-        ServerEvent::AuthDecision(d) => session.answer_auth_decision(host.auth_decision(d)),
+        ServerEvent::AuthDecision(d) => {
+            let answer = host.auth_decision(d).await;
+            session.answer_auth_decision(answer)
+        }
         ServerEvent::Script(req) => {
             let owner = session.owner().unwrap_or_default().to_owned();
-            session.answer_script(host.script(&owner, req))
+            let answer = host.script(&owner, req).await;
+            session.answer_script(answer)
         }
-        ServerEvent::ValidateScript { script } => session.answer_validation(host.validate(&script)),
+        ServerEvent::ValidateScript { script } => {
+            let validation = host.validate(&script).await;
+            session.answer_validation(validation)
+        }
         e @ (ServerEvent::Authenticate { .. } | ServerEvent::AuthResponse { .. }) => {
-            let step = host.auth_step(&e);
+            let step = host.auth_step(&e).await;
             session.answer_auth(step)
         }
         _ => Ok(()),
@@ -215,7 +271,7 @@ fn answer_server_event<H: ServerHost>(
 ///
 /// `tls` is the configuration STARTTLS uses (the session should offer STARTTLS only when
 /// it is given).
-pub async fn serve_connection<H: ServerHost>(
+pub async fn serve_connection<H: AsyncServerHost>(
     tcp: TcpStream,
     mut session: ServerSession,
     tls: Option<Arc<rustls::ServerConfig>>,
@@ -231,6 +287,7 @@ pub async fn serve_connection<H: ServerHost>(
                 None => break,
                 Some(ServerOutput::Transmit(bytes)) => out.extend_from_slice(&bytes),
                 Some(ServerOutput::Event(e)) => answer_server_event(&mut session, host, e)
+                    .await
                     .map_err(|e| io::Error::other(e.to_string()))?,
                 Some(other) => marker = Some(other),
             }
