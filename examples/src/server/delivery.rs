@@ -481,7 +481,7 @@ fn store_into(store: &AccountStore, targets: &[Target], message: &[u8]) -> Outco
         }
         stored.push(folder.name().to_string());
     }
-    store.changed.notify_waiters();
+    store.changed.send_modify(|v| *v = v.wrapping_add(1));
     Outcome::Stored(stored)
 }
 

@@ -1,7 +1,7 @@
 //! The accounts' Maildirs as one process sees them: one [`maildir::Maildir`] handle per
 //! account, shared by delivery and every IMAP session of that account (the `maildir` crate
 //! keeps per-folder state in the handle, so sharing it is what makes sessions see each
-//! other's changes at once), and a wake-up for sessions waiting in IDLE.
+//! other's changes at once), and a change counter that wakes sessions waiting in IDLE.
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -17,8 +17,9 @@ use super::directory::Account;
 pub struct AccountStore {
     /// The Maildir.
     pub maildir: Arc<Maildir>,
-    /// Notified after every delivery to any folder of the account (IMAP IDLE, NOOP).
-    pub changed: Arc<tokio::sync::Notify>,
+    /// A counter bumped after every delivery to the account and every change an IMAP
+    /// session makes; sessions in IDLE watch it.
+    pub changed: Arc<tokio::sync::watch::Sender<u64>>,
     quota: Option<u64>,
 }
 
@@ -79,7 +80,7 @@ impl Mailstore {
             Maildir::create_account(&root, opts)?
         };
         let changed = open.get(&root).map_or_else(
-            || Arc::new(tokio::sync::Notify::new()),
+            || Arc::new(tokio::sync::watch::Sender::new(0)),
             |s| Arc::clone(&s.changed),
         );
         let store = Arc::new(AccountStore {

@@ -23,6 +23,8 @@
 //! | [`greylist`] | greylisting with network-granular triplets and allow lists |
 //! | [`dnsbl`] | DNS block list scoring as a `mail-auth-core` DNS machine |
 //! | [`tls`] | certificate loading, self-signed generation, hot reload |
+//! | [`imap`] | the IMAP service on `imap-proto`'s session and adapter, over the Maildirs |
+//! | [`smtp`] | the MX and submission services on `smtp-proto`'s session and adapter |
 //! | [`runtime`] | listeners, connection admission, logging, SIGTERM/SIGHUP handling |
 //!
 //! Data layout under `data_dir` (default `./mail-data`):
@@ -42,11 +44,14 @@ pub mod directory;
 pub mod dnsbl;
 pub mod dupstore;
 pub mod greylist;
+pub mod imap;
+mod imap_fetch;
 pub mod limits;
 pub mod mailstore;
 pub mod managesieve;
 pub mod password;
 pub mod runtime;
+pub mod smtp;
 pub mod tls;
 pub mod trace;
 pub mod types;
@@ -62,6 +67,15 @@ pub fn services() -> BTreeMap<config::Service, Arc<dyn runtime::Service>> {
     m.insert(
         config::Service::Managesieve,
         Arc::new(managesieve::ManageSieve),
+    );
+    m.insert(config::Service::Imap, Arc::new(imap::Imap));
+    m.insert(
+        config::Service::Mx,
+        Arc::new(smtp::Smtp::new(smtp::Mode::Mx)),
+    );
+    m.insert(
+        config::Service::Submission,
+        Arc::new(smtp::Smtp::new(smtp::Mode::Submission)),
     );
     m
 }

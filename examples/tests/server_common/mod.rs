@@ -140,3 +140,159 @@ pub fn client_tls(cert: &Path) -> Arc<rustls::ClientConfig> {
             .with_no_client_auth(),
     )
 }
+
+/// A line-level SMTP client for transcripts: sends a command, returns the reply code and
+/// the reply's lines joined with `\n`.
+pub struct RawSmtp {
+    r: tokio::io::BufReader<tokio::io::ReadHalf<tokio::net::TcpStream>>,
+    w: tokio::io::WriteHalf<tokio::net::TcpStream>,
+}
+
+impl RawSmtp {
+    pub async fn connect(addr: SocketAddr) -> (Self, u16, String) {
+        let s = tokio::net::TcpStream::connect(addr).await.unwrap();
+        let (r, w) = tokio::io::split(s);
+        let mut c = Self {
+            r: tokio::io::BufReader::new(r),
+            w,
+        };
+        let (code, text) = c.read_reply().await;
+        (c, code, text)
+    }
+
+    pub async fn read_reply(&mut self) -> (u16, String) {
+        use tokio::io::AsyncBufReadExt;
+        let mut text = Vec::new();
+        loop {
+            let mut line = String::new();
+            let n = tokio::time::timeout(Duration::from_secs(30), self.r.read_line(&mut line))
+                .await
+                .expect("reply timed out")
+                .unwrap();
+            if n == 0 {
+                return (0, text.join("\n"));
+            }
+            let line = line.trim_end_matches(['\r', '\n']);
+            let code: u16 = line.get(..3).and_then(|c| c.parse().ok()).unwrap_or(0);
+            text.push(line.get(4..).unwrap_or("").to_string());
+            if line.as_bytes().get(3) != Some(&b'-') {
+                return (code, text.join("\n"));
+            }
+        }
+    }
+
+    pub async fn send(&mut self, bytes: &[u8]) {
+        use tokio::io::AsyncWriteExt;
+        self.w.write_all(bytes).await.unwrap();
+    }
+
+    pub async fn cmd(&mut self, line: &str) -> (u16, String) {
+        self.send(format!("{line}\r\n").as_bytes()).await;
+        self.read_reply().await
+    }
+
+    /// MAIL, RCPTs, DATA and the message; returns the final reply (or the first refusal).
+    pub async fn mail(&mut self, from: &str, to: &[&str], msg: &str) -> (u16, String) {
+        let r = self.cmd(&format!("MAIL FROM:<{from}>")).await;
+        if r.0 != 250 {
+            return r;
+        }
+        let mut ok = 0;
+        let mut last = (0, String::new());
+        for t in to {
+            last = self.cmd(&format!("RCPT TO:<{t}>")).await;
+            if last.0 == 250 {
+                ok += 1;
+            }
+        }
+        if ok == 0 {
+            self.cmd("RSET").await;
+            return last;
+        }
+        let r = self.cmd("DATA").await;
+        assert_eq!(r.0, 354, "{r:?}");
+        let mut body = msg.replace("\r\n.", "\r\n..");
+        if !body.ends_with("\r\n") {
+            body.push_str("\r\n");
+        }
+        body.push_str(".\r\n");
+        self.send(body.as_bytes()).await;
+        self.read_reply().await
+    }
+}
+
+/// A line-level IMAP client for transcripts.
+pub struct RawImap {
+    r: tokio::io::BufReader<tokio::io::ReadHalf<tokio::net::TcpStream>>,
+    w: tokio::io::WriteHalf<tokio::net::TcpStream>,
+    tags: u32,
+}
+
+impl RawImap {
+    /// Connects and returns the greeting line.
+    pub async fn connect(addr: SocketAddr) -> (Self, String) {
+        let stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+        let (rd, wr) = tokio::io::split(stream);
+        let mut c = Self {
+            r: tokio::io::BufReader::new(rd),
+            w: wr,
+            tags: 0,
+        };
+        let g = c.line().await;
+        (c, g)
+    }
+
+    /// One response line, with any literal it announces appended (CRLF kept inside).
+    pub async fn line(&mut self) -> String {
+        use tokio::io::{AsyncBufReadExt, AsyncReadExt};
+        let mut out = String::new();
+        loop {
+            let mut line = String::new();
+            let n = tokio::time::timeout(Duration::from_secs(30), self.r.read_line(&mut line))
+                .await
+                .expect("response timed out")
+                .unwrap();
+            if n == 0 {
+                return out;
+            }
+            let trimmed = line.trim_end_matches(['\r', '\n']).to_string();
+            out.push_str(&trimmed);
+            if let Some(open) = trimmed.rfind('{')
+                && trimmed.ends_with('}')
+                && let Ok(len) = trimmed[open + 1..trimmed.len() - 1]
+                    .trim_end_matches('+')
+                    .parse::<usize>()
+            {
+                let mut buf = vec![0u8; len];
+                self.r.read_exact(&mut buf).await.unwrap();
+                out.push_str("\r\n");
+                out.push_str(&String::from_utf8_lossy(&buf));
+                continue;
+            }
+            return out;
+        }
+    }
+
+    pub async fn send(&mut self, bytes: &[u8]) {
+        use tokio::io::AsyncWriteExt;
+        self.w.write_all(bytes).await.unwrap();
+    }
+
+    /// Sends a tagged command; returns (untagged lines, tagged completion line).
+    pub async fn cmd(&mut self, command: &str) -> (Vec<String>, String) {
+        self.tags += 1;
+        let tag = format!("t{}", self.tags);
+        self.send(format!("{tag} {command}\r\n").as_bytes()).await;
+        let mut untagged = Vec::new();
+        loop {
+            let l = self.line().await;
+            if l.is_empty() {
+                return (untagged, String::new());
+            }
+            if let Some(rest) = l.strip_prefix(&format!("{tag} ")) {
+                return (untagged, rest.to_string());
+            }
+            untagged.push(l);
+        }
+    }
+}
