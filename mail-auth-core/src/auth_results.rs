@@ -281,6 +281,8 @@ fn lex(input: &[u8]) -> Result<Vec<Tok>, ParseError> {
                 i += 1;
                 toks.push(Tok::Quoted(String::from_utf8_lossy(&s).into_owned()));
             }
+            // A ")" outside a comment (found by fuzzing: it made no progress).
+            b')' => return Err(ParseError::Syntax(i)),
             0x21..=0x7e | 0x80..=0xff => {
                 let start = i;
                 while i < input.len()
@@ -653,6 +655,9 @@ mod tests {
         assert!(AuthResults::parse(b"x; dkim=pass header").is_err());
         assert!(AuthResults::parse(b"x; dkim=pass (open").is_err());
         assert!(AuthResults::parse(b"x; dkim=pass header.d=\"open").is_err());
+        // Fuzzing found these: a stray ")" once looped forever.
+        assert!(AuthResults::parse(b"):").is_err());
+        assert!(AuthResults::parse(b"x; dkim=pass )").is_err());
     }
 
     #[test]
