@@ -296,3 +296,257 @@ impl RawImap {
         }
     }
 }
+
+/// The `mail-server` binary run as a separate process with a configuration file: for the
+/// tests that kill it, measure its memory, or need it under another uid.
+pub struct BinServer {
+    pub dir: PathBuf,
+    tmp: Option<tempfile::TempDir>,
+    pub child: std::process::Child,
+    pub bound: BTreeMap<String, SocketAddr>,
+    pub log: PathBuf,
+}
+
+impl BinServer {
+    /// Writes `config` to `DIR/mail-server.toml`, adds the `(address, password)` users, and
+    /// starts the binary (as uid/gid `run_as` through setpriv when given). Waits for its
+    /// banner and reads the bound addresses from it.
+    pub fn start(config: &str, users: &[(&str, &str)], run_as: Option<u32>) -> Self {
+        let tmp = tempfile::tempdir().unwrap();
+        let mut s = Self::start_in(tmp.path().to_path_buf(), config, users, run_as);
+        s.tmp = Some(tmp);
+        s
+    }
+
+    /// As [`Self::start`], in an existing directory (kept afterwards).
+    pub fn start_in(
+        dir: PathBuf,
+        config: &str,
+        users: &[(&str, &str)],
+        run_as: Option<u32>,
+    ) -> Self {
+        let file = dir.join("mail-server.toml");
+        std::fs::write(&file, config).unwrap();
+        let cfg = Config::load(&file).unwrap();
+        for (a, p) in users {
+            let addr: examples::server::types::Address = a.parse().unwrap();
+            let existing = examples::server::users::load(&cfg.users_file()).unwrap();
+            if existing.iter().any(|u| u.address == addr) {
+                continue;
+            }
+            examples::server::users::add(
+                &cfg.users_file(),
+                &examples::server::users::User {
+                    address: addr,
+                    password: format!("{{PLAIN}}{p}"),
+                    quota: None,
+                },
+            )
+            .unwrap();
+        }
+        if let Some(uid) = run_as {
+            let data = cfg.data_dir();
+            std::fs::create_dir_all(&data).unwrap();
+            let st = std::process::Command::new("chown")
+                .arg("-R")
+                .arg(format!("{uid}:{uid}"))
+                .arg(&dir)
+                .status()
+                .unwrap();
+            assert!(st.success());
+        }
+        Self::spawn(dir, &file, run_as)
+    }
+
+    fn spawn(dir: PathBuf, file: &Path, run_as: Option<u32>) -> Self {
+        use std::io::BufRead;
+        let bin = env!("CARGO_BIN_EXE_mail-server");
+        let log = dir.join("server.log");
+        let mut cmd = match run_as {
+            Some(uid) => {
+                let mut c = std::process::Command::new("setpriv");
+                c.arg(format!("--reuid={uid}"))
+                    .arg(format!("--regid={uid}"))
+                    .arg("--clear-groups")
+                    .arg("--")
+                    .arg(bin);
+                c
+            }
+            None => std::process::Command::new(bin),
+        };
+        cmd.arg("--config")
+            .arg(file)
+            .current_dir(&dir)
+            .env("RUST_LOG", "info")
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::piped())
+            .stderr(
+                std::fs::OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(&log)
+                    .unwrap(),
+            );
+        let mut child = cmd.spawn().unwrap();
+        let out = child.stdout.take().unwrap();
+        let mut lines = std::io::BufReader::new(out).lines();
+        let mut bound = BTreeMap::new();
+        let mut seen_banner = false;
+        for line in lines.by_ref() {
+            let Ok(line) = line else { break };
+            if line.starts_with("mail-server ") && line.contains(" running as ") {
+                seen_banner = true;
+                continue;
+            }
+            let words: Vec<&str> = line.split_whitespace().collect();
+            if seen_banner
+                && words.len() >= 3
+                && line.starts_with("  ")
+                && let Ok(a) = words[1].parse::<SocketAddr>()
+            {
+                bound.insert(words[0].to_string(), a);
+            }
+            if line.starts_with("Stop with") {
+                break;
+            }
+        }
+        assert!(
+            seen_banner,
+            "mail-server did not start: {}",
+            std::fs::read_to_string(&log).unwrap_or_default()
+        );
+        // Keep draining stdout so the server never blocks on it.
+        std::thread::spawn(move || for _ in lines {});
+        Self {
+            dir,
+            tmp: None,
+            child,
+            bound,
+            log,
+        }
+    }
+
+    /// Starts the binary again on the same directory and configuration (after a kill).
+    pub fn restart(&mut self, run_as: Option<u32>) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let file = self.dir.join("mail-server.toml");
+        let mut fresh = Self::spawn(self.dir.clone(), &file, run_as);
+        std::mem::swap(&mut self.child, &mut fresh.child);
+        self.bound = std::mem::take(&mut fresh.bound);
+    }
+
+    pub fn addr(&self, listener: &str) -> SocketAddr {
+        self.bound[listener]
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// SIGKILL and wait.
+    pub fn kill9(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// SIGTERM and wait (up to 40 s); returns whether it exited by itself.
+    pub fn terminate(&mut self) -> bool {
+        let _ = std::process::Command::new("kill")
+            .arg("-TERM")
+            .arg(self.child.id().to_string())
+            .status();
+        let deadline = std::time::Instant::now() + Duration::from_secs(40);
+        while std::time::Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        self.kill9();
+        false
+    }
+
+    /// The resident memory of the server process in KiB (from /proc).
+    pub fn rss_kib(&self) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
+            .unwrap_or_default();
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            .unwrap_or(0)
+    }
+
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    pub fn data_dir(&self) -> PathBuf {
+        self.dir.join("mail-data")
+    }
+
+    pub fn messages(&self, user: &str, folder: &str) -> Vec<String> {
+        let (local, domain) = user.split_once('@').unwrap();
+        let mut root = self
+            .data_dir()
+            .join("users")
+            .join(domain)
+            .join(local)
+            .join("Maildir");
+        if folder != "INBOX" {
+            root = root.join(format!(".{folder}"));
+        }
+        read_maildir(&root)
+    }
+}
+
+impl Drop for BinServer {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+        }
+        let _ = self.child.wait();
+    }
+}
+
+/// An interop setting from `peers.env` (exported by `.ci/test`); panics (the test fails,
+/// never passes silently) when it is missing.
+pub fn peer_env(name: &str) -> String {
+    std::env::var(name).unwrap_or_else(|_| {
+        panic!("{name} is not set: interop tests need the peers started by .ci/test (see .ci/peers/README.md)")
+    })
+}
+
+/// Runs a command with a timeout and optional stdin; returns (status ok, stdout, stderr).
+pub fn run_tool(
+    cmd: &mut std::process::Command,
+    stdin: &str,
+    timeout: Duration,
+) -> (bool, String, String) {
+    use std::io::Write;
+    cmd.stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    let mut child = cmd.spawn().unwrap_or_else(|e| panic!("{cmd:?}: {e}"));
+    if let Some(mut i) = child.stdin.take() {
+        let _ = i.write_all(stdin.as_bytes());
+    }
+    let deadline = std::time::Instant::now() + timeout;
+    loop {
+        if let Ok(Some(_)) = child.try_wait() {
+            break;
+        }
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let out = child.wait_with_output().unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
