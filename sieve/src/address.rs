@@ -186,6 +186,29 @@ pub(crate) fn parse_mailbox_header(s: &str) -> Option<String> {
 /// Group names are skipped; members are listed. Unparsable entries give their raw text so
 /// `:all` tests can still see something (RFC 5228 §2.7.4 leaves this to the implementation).
 pub(crate) fn header_addresses(raw: &[u8], out: &mut Vec<String>) {
+    // Fast path for the common single address, `a@b` or `Name <a@b>`: nothing that needs
+    // the full parser (lists, quotes, comments, groups, encoded words, escapes).
+    if !raw
+        .iter()
+        .any(|b| matches!(b, b',' | b'"' | b'(' | b';' | b':' | b'\\' | b'\r' | b'\n'))
+        && memchr::memmem::find(raw, b"=?").is_none()
+        && let Ok(text) = std::str::from_utf8(raw)
+    {
+        let t = text.trim();
+        let addr = match (t.find('<'), t.ends_with('>')) {
+            (Some(i), true) if t[i + 1..].find('<').is_none() => t[i + 1..t.len() - 1].trim(),
+            (None, false) => t,
+            _ => "",
+        };
+        if addr.matches('@').count() == 1
+            && !addr.contains([' ', '\t', '<', '>'])
+            && !addr.starts_with('@')
+            && !addr.ends_with('@')
+        {
+            out.push(addr.to_string());
+            return;
+        }
+    }
     let mut buf;
     let input: &[u8] = if raw.ends_with(b"\n") {
         raw

@@ -21,8 +21,8 @@ use crate::lexer::Position;
 use crate::parser::{self, Arg, CommandNode, TestNode};
 use crate::program::{
     AddressPart, BodyTransform, Comparator, DatePart, DeleteHeader, Fcc, FileInto, FlagOp, Index,
-    Instr, Location, Match, MatchKind, MimeOption, MimeOpts, Modifiers, Notify, Piece, Program,
-    Relation, StrList, Test, Vacation, Value, VarRef, Zone,
+    Instr, LazyContains, LazyRegex, Location, Match, MatchKind, MimeOption, MimeOpts, Modifiers,
+    Notify, Piece, Program, Relation, StrList, Test, Vacation, Value, VarRef, Zone,
 };
 use crate::testsuite::{SuiteCommand, SuiteTest};
 
@@ -926,21 +926,35 @@ impl Compiler<'_> {
                     ),
                 );
             }
-            MatchSpec::Contains => MatchKind::Contains,
+            MatchSpec::Contains => {
+                let consts: Option<Vec<Box<str>>> =
+                    keys.iter().map(|k| k.as_const().map(Box::from)).collect();
+                let ascii = matches!(comparator, Comparator::AsciiCasemap | Comparator::Octet);
+                MatchKind::Contains(match consts {
+                    Some(c) if ascii && !c.is_empty() => Some(Arc::new(LazyContains::new(
+                        &c,
+                        comparator == Comparator::AsciiCasemap,
+                    ))),
+                    _ => None,
+                })
+            }
             MatchSpec::Matches => MatchKind::Matches,
             MatchSpec::Regex => {
                 let mut compiled = Vec::with_capacity(keys.len());
                 let mut all_const = true;
                 for k in keys.iter() {
                     match k.as_const() {
-                        Some(s) => compiled.push(
-                            build_regex(s, comparator, self.opts.limits.max_regex_size).map_err(
-                                |m| Diagnostic {
-                                    pos: mpos,
-                                    message: m,
-                                },
-                            )?,
-                        ),
+                        Some(s) => {
+                            check_regex(s).map_err(|m| Diagnostic {
+                                pos: mpos,
+                                message: m,
+                            })?;
+                            compiled.push(LazyRegex::new(
+                                s,
+                                comparator,
+                                self.opts.limits.max_regex_size,
+                            ));
+                        }
                         None => all_const = false,
                     }
                 }
@@ -2928,6 +2942,24 @@ pub(crate) fn parse_zone(z: &str) -> Option<i32> {
     }
     let v = h * 60 + m;
     Some(if b[0] == b'-' { -v } else { v })
+}
+
+/// Checks the syntax of a regex key (cheap: no automaton is built).
+pub(crate) fn check_regex(pattern: &str) -> Result<(), String> {
+    regex_syntax::Parser::new()
+        .parse(pattern)
+        .map(|_| ())
+        .map_err(|e| {
+            let text = e.to_string();
+            let why = text
+                .lines()
+                .rev()
+                .find(|l| !l.trim().is_empty())
+                .unwrap_or("syntax error")
+                .trim()
+                .to_string();
+            format!("invalid regular expression \"{pattern}\": {why}")
+        })
 }
 
 /// Compiles a regex key with the comparator's case rule and the size limit.

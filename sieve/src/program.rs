@@ -126,12 +126,112 @@ impl Relation {
 #[derive(Clone, Debug)]
 pub(crate) enum MatchKind {
     Is,
-    Contains,
+    /// With constant keys and an ASCII comparator, one searcher for all keys.
+    Contains(Option<Arc<LazyContains>>),
     Matches,
-    /// Constant keys have their regexes compiled here; others are compiled at run time.
-    Regex(Option<Arc<[regex::Regex]>>),
+    /// Constant keys: checked at compile time, their automata built on first use and
+    /// shared by every run of the program. Other keys are built at run time.
+    Regex(Option<Arc<[LazyRegex]>>),
     Count(Relation),
     Value(Relation),
+}
+
+/// Bytes lowercased at a time by [`LazyContains::is_match`].
+const CHUNK: usize = 64 * 1024;
+
+/// The constant keys of a `:contains`, with their substring searchers (memchr's SIMD
+/// `memmem`) built on first use. For `i;ascii-casemap` the keys are lowercased and long
+/// values are searched in lowercased chunks.
+#[derive(Debug)]
+pub(crate) struct LazyContains {
+    keys: Box<[Box<[u8]>]>,
+    ascii_case_insensitive: bool,
+    cell: std::sync::OnceLock<Box<[memchr::memmem::Finder<'static>]>>,
+}
+
+impl LazyContains {
+    pub(crate) fn new(keys: &[Box<str>], ascii_case_insensitive: bool) -> Self {
+        Self {
+            keys: keys
+                .iter()
+                .map(|k| {
+                    if ascii_case_insensitive {
+                        k.to_ascii_lowercase().into_bytes().into_boxed_slice()
+                    } else {
+                        k.as_bytes().into()
+                    }
+                })
+                .collect(),
+            ascii_case_insensitive,
+            cell: std::sync::OnceLock::new(),
+        }
+    }
+
+    /// Whether any key occurs in `hay`.
+    pub(crate) fn is_match(&self, hay: &[u8]) -> bool {
+        let finders = self.cell.get_or_init(|| {
+            self.keys
+                .iter()
+                .map(|k| memchr::memmem::Finder::new(&k[..]).into_owned())
+                .collect()
+        });
+        if !self.ascii_case_insensitive {
+            return finders.iter().any(|f| f.find(hay).is_some());
+        }
+        // Lowercase a chunk at a time; chunks overlap by the longest key less one byte.
+        let overlap = self
+            .keys
+            .iter()
+            .map(|k| k.len())
+            .max()
+            .unwrap_or(1)
+            .saturating_sub(1);
+        let mut buf = Vec::with_capacity(CHUNK.min(hay.len()) + overlap);
+        let mut start = 0;
+        loop {
+            let end = (start + CHUNK + overlap).min(hay.len());
+            buf.clear();
+            buf.extend(hay[start..end].iter().map(u8::to_ascii_lowercase));
+            if finders.iter().any(|f| f.find(&buf).is_some()) {
+                return true;
+            }
+            if end == hay.len() {
+                return false;
+            }
+            start += CHUNK;
+        }
+    }
+}
+
+/// A `:regex` key whose automaton is built when first needed (building one costs far more
+/// than checking its syntax, and many scripts never reach their regex tests).
+#[derive(Debug)]
+pub(crate) struct LazyRegex {
+    pub pattern: Box<str>,
+    pub comparator: Comparator,
+    pub max_size: usize,
+    cell: std::sync::OnceLock<Result<regex::Regex, String>>,
+}
+
+impl LazyRegex {
+    pub(crate) fn new(pattern: &str, comparator: Comparator, max_size: usize) -> Self {
+        Self {
+            pattern: pattern.into(),
+            comparator,
+            max_size,
+            cell: std::sync::OnceLock::new(),
+        }
+    }
+
+    /// The automaton, built on first use (an error if it is over the size limit).
+    pub(crate) fn get(&self) -> Result<&regex::Regex, String> {
+        self.cell
+            .get_or_init(|| {
+                crate::compile::build_regex(&self.pattern, self.comparator, self.max_size)
+            })
+            .as_ref()
+            .map_err(Clone::clone)
+    }
 }
 
 #[derive(Clone, Debug)]

@@ -9,7 +9,8 @@ use crate::address;
 use crate::capability::Capability;
 use crate::compile::build_regex;
 use crate::program::{
-    AddressPart, BodyTransform, Index, Match, MatchKind, MimeOption, MimeOpts, Test, Value, Zone,
+    AddressPart, BodyTransform, Index, LazyRegex, Match, MatchKind, MimeOption, MimeOpts, Test,
+    Value, Zone,
 };
 use crate::testsuite::{SuiteTest, TestsuiteRequest};
 
@@ -27,10 +28,7 @@ impl Runtime<'_, '_> {
                 mt,
                 index,
                 mime,
-            } => {
-                let values = self.header_values(names, index.as_ref(), mime, false)?;
-                self.match_values(values, keys, mt)
-            }
+            } => self.header_test(names, index.as_ref(), mime, keys, mt),
             Test::Address {
                 names,
                 keys,
@@ -39,22 +37,39 @@ impl Runtime<'_, '_> {
                 index,
                 mime,
             } => {
-                let raw = self.header_values(names, index.as_ref(), mime, true)?;
-                let delim = self.ctx.recipient_delimiter.clone();
+                let names = self.expand_list(names);
+                let selected = self.selected_parts(mime);
+                let mut raw: Vec<Cow<'_, str>> = Vec::new();
+                header_values(
+                    &self.message,
+                    &selected,
+                    &names,
+                    index.as_ref(),
+                    false,
+                    &mut raw,
+                );
+                let delim = &self.ctx.recipient_delimiter;
                 let mut addrs = Vec::new();
                 for v in &raw {
-                    let mut list = Vec::new();
-                    address::header_addresses(v.as_bytes(), &mut list);
-                    if list.is_empty() && !v.trim().is_empty() && !v.contains(':') {
-                        list.push(v.trim().to_string());
+                    let before = addrs.len();
+                    address::header_addresses(v.as_bytes(), &mut addrs);
+                    if addrs.len() == before && !v.trim().is_empty() && !v.contains(':') {
+                        addrs.push(v.trim().to_string());
                     }
-                    addrs.extend(list);
                 }
-                let values: Vec<String> = addrs
+                let values: Vec<&str> = addrs
                     .iter()
-                    .filter_map(|a| address::address_part(a, *part, &delim).map(str::to_string))
+                    .filter_map(|a| address::address_part(a, *part, delim))
                     .collect();
-                self.match_values(values, keys, mt)
+                let keys: Vec<Cow<'_, str>> = keys.iter().map(|k| self.expand(k)).collect();
+                let vars = self.has(Capability::Variables);
+                let mut cx = MatchState {
+                    steps: &mut self.steps,
+                    max_steps: self.ctx.limits.max_cpu_steps,
+                    match_vars: &mut self.match_vars,
+                    vars,
+                };
+                match_with(&values, &keys, mt, &mut cx)
             }
             Test::Envelope {
                 parts,
@@ -115,10 +130,7 @@ impl Runtime<'_, '_> {
                 transform,
                 keys,
                 mt,
-            } => {
-                let values = self.body_values(transform)?;
-                self.match_values(values, keys, mt)
-            }
+            } => self.body_test(transform, keys, mt),
             Test::Date {
                 header,
                 zone,
@@ -130,17 +142,20 @@ impl Runtime<'_, '_> {
                 let header = self.expand(header).into_owned();
                 let part = self.expand(part).into_owned();
                 let mut values = Vec::new();
-                let raw = self.header_values(
-                    &[Value::Const(header.clone().into())],
+                let mut raw: Vec<Cow<'_, str>> = Vec::new();
+                header_values(
+                    &self.message,
+                    &[0],
+                    &[Cow::Borrowed(header.as_str())],
                     index.as_ref(),
-                    &MimeOpts::default(),
-                    false,
-                )?;
+                    true,
+                    &mut raw,
+                );
                 if let Some(v) = raw.first() {
                     let text = if header.eq_ignore_ascii_case("received") {
                         v.rsplit(';').next().unwrap_or("").trim().to_string()
                     } else {
-                        v.clone()
+                        v.to_string()
                     };
                     if let Some(d) = super::date::parse_date(&text) {
                         let zone_min = self.zone_minutes(zone, Some(d.zone))?;
@@ -442,10 +457,12 @@ impl Runtime<'_, '_> {
     /// The MIME parts a `:mime` test looks at: the current part (or the message), and with
     /// `:anychild` its descendants too.
     fn selected_parts(&mut self, mime: &MimeOpts) -> Vec<usize> {
-        let current = self.current_part();
+        // Without :mime a test sees the message's own header, also inside foreverypart
+        // (RFC 5703 §4.1).
         if !mime.mime {
-            return vec![current];
+            return vec![0];
         }
+        let current = self.current_part();
         if current != 0 || mime.anychild {
             self.message.parts();
         }
@@ -463,221 +480,335 @@ impl Runtime<'_, '_> {
             .unwrap_or(0)
     }
 
-    /// The decoded values of the named headers, honoring `:index`/`:last` and `:mime`.
-    fn header_values(
+    /// `header` (RFC 5228 §5.7, with `:index` and `:mime`): the values borrow the message.
+    fn header_test(
         &mut self,
         names: &[Value],
         index: Option<&Index>,
         mime: &MimeOpts,
-        raw_addresses: bool,
-    ) -> Res<Vec<String>> {
-        let names = self
-            .expand_list(names)
-            .into_iter()
-            .map(Cow::into_owned)
-            .collect::<Vec<_>>();
-        let parts = self.selected_parts(mime);
-        let mut out = Vec::new();
-        for &p in &parts {
-            let fields: Vec<Field> = self.message.part_fields(p).into_owned();
-            for n in &names {
-                let matching: Vec<&Field> = fields
-                    .iter()
-                    .filter(|f| {
+        keys: &[Value],
+        mt: &Match,
+    ) -> Res<bool> {
+        let names = self.expand_list(names);
+        let keys: Vec<Cow<'_, str>> = keys.iter().map(|k| self.expand(k)).collect();
+        let params: Vec<String> = match &mime.option {
+            MimeOption::Param(p) => self
+                .expand_list(p)
+                .into_iter()
+                .map(|n| n.to_ascii_lowercase())
+                .collect(),
+            _ => Vec::new(),
+        };
+        let selected = self.selected_parts(mime);
+        let vars = self.has(Capability::Variables);
+        let mut values: Vec<Cow<'_, str>> = Vec::new();
+        if matches!(mt.kind, MatchKind::Count(_)) && !mime.mime {
+            // Only the number of values counts: no need to decode them.
+            let n = self
+                .message
+                .fields
+                .iter()
+                .filter(|f| {
+                    names.iter().any(|n| {
                         self.message
                             .field_name(f)
                             .eq_ignore_ascii_case(n.as_bytes())
                     })
-                    .collect();
-                let chosen: Vec<&Field> = match index {
-                    Some(ix) if ix.n > 0 => {
-                        let i = ix.n as usize - 1;
-                        let pick = if ix.last {
-                            matching.len().checked_sub(i + 1)
-                        } else {
-                            Some(i)
-                        };
-                        pick.and_then(|i| matching.get(i).copied())
-                            .into_iter()
-                            .collect()
-                    }
-                    _ => matching,
-                };
-                for f in chosen {
-                    let rawv = self.message.bytes(&f.value);
-                    if raw_addresses {
-                        // Addresses are parsed from the raw value (mail-parser decodes words).
-                        out.push(String::from_utf8_lossy(rawv).into_owned());
-                        continue;
-                    }
-                    let v = decode_value(rawv).into_owned();
-                    if mime.mime && !matches!(mime.option, MimeOption::None) {
-                        out.extend(mime_option_values(&v, &mime.option, self));
-                    } else {
-                        out.push(v);
-                    }
-                }
-            }
+                })
+                .count();
+            let n = match index {
+                Some(ix) if ix.n > 0 => usize::from(n >= ix.n as usize),
+                _ => n,
+            };
+            values.resize(n, Cow::Borrowed(""));
+        } else {
+            header_values(&self.message, &selected, &names, index, true, &mut values);
         }
-        Ok(out)
+        if mime.mime && !matches!(mime.option, MimeOption::None) {
+            values = values
+                .iter()
+                .flat_map(|v| mime_option_values(v, &mime.option, &params))
+                .map(Cow::Owned)
+                .collect();
+        }
+        let mut cx = MatchState {
+            steps: &mut self.steps,
+            max_steps: self.ctx.limits.max_cpu_steps,
+            match_vars: &mut self.match_vars,
+            vars,
+        };
+        match_with(&values, &keys, mt, &mut cx)
     }
 
-    fn body_values(&mut self, transform: &BodyTransform) -> Res<Vec<String>> {
+    /// `body` (RFC 5173): the values borrow the message, so no part text is copied.
+    fn body_test(&mut self, transform: &BodyTransform, keys: &[Value], mt: &Match) -> Res<bool> {
+        let keys: Vec<Cow<'_, str>> = keys.iter().map(|k| self.expand(k)).collect();
+        let types: Vec<String> = match transform {
+            BodyTransform::Content(t) => self
+                .expand_list(t)
+                .into_iter()
+                .map(|t| t.to_ascii_lowercase())
+                .collect(),
+            _ => Vec::new(),
+        };
+        if !matches!(transform, BodyTransform::Raw) {
+            self.message.parts();
+        }
+        let vars = self.has(Capability::Variables);
+        let msg = &self.message;
+        let parts = msg.parts_ref().unwrap_or(&[]);
+        let mut values: Vec<Cow<'_, str>> = Vec::new();
         match transform {
-            BodyTransform::Raw => Ok(vec![
-                String::from_utf8_lossy(self.message.body()).into_owned(),
-            ]),
+            BodyTransform::Raw => values.push(msg.raw_body()),
             BodyTransform::Text => {
-                let parts = self.message.parts();
-                let mut out = Vec::new();
                 for p in parts {
                     if (p.ctype == "text" || (p.ctype.is_empty() && p.children.is_empty()))
                         && let Some(t) = &p.text
                     {
-                        {
-                            if p.csubtype == "html" {
-                                out.push(mail_parser::decoders::html::html_to_text(t));
-                            } else {
-                                out.push(t.clone());
-                            }
-                        }
+                        let t = msg.text(t);
+                        values.push(if p.csubtype == "html" {
+                            Cow::Owned(mail_parser::decoders::html::html_to_text(t))
+                        } else {
+                            Cow::Borrowed(t)
+                        });
                     }
                 }
-                Ok(out)
             }
-            BodyTransform::Content(types) => {
-                let types: Vec<String> = self
-                    .expand_list(types)
-                    .into_iter()
-                    .map(|t| t.to_ascii_lowercase())
-                    .collect();
-                self.message.parts();
-                let parts = self.message.parts_ref().unwrap_or(&[]);
-                let mut out = Vec::new();
-                for (i, p) in parts.iter().enumerate() {
-                    let matches = types.iter().any(|t| {
-                        if t.is_empty() {
-                            return true;
-                        }
-                        match t.split_once('/') {
-                            Some((ty, sub)) => ty == p.ctype && sub == p.csubtype,
-                            None => *t == p.ctype,
-                        }
+            BodyTransform::Content(_) => {
+                for p in parts {
+                    let wanted = types.iter().any(|t| {
+                        t.is_empty()
+                            || match t.split_once('/') {
+                                Some((ty, sub)) => ty == p.ctype && sub == p.csubtype,
+                                None => *t == p.ctype,
+                            }
                     });
-                    if !matches {
-                        continue;
-                    }
-                    if p.ctype == "multipart" {
-                        // The prologue and epilogue are what a multipart part has as text.
+                    // A multipart part has only its prologue and epilogue as text.
+                    if !wanted || p.ctype == "multipart" {
                         continue;
                     }
                     if p.is_message {
                         // The headers of the encapsulated message.
-                        if let Some(&c) = p.children.first() {
-                            let h = &parts[c];
-                            let raw = &h.header_raw;
-                            out.push(String::from_utf8_lossy(raw).into_owned());
+                        if let Some(h) = p.children.first().and_then(|&c| parts.get(c)) {
+                            values.push(String::from_utf8_lossy(&h.header_raw));
                         }
-                        continue;
-                    }
-                    let _ = i;
-                    if let Some(t) = &p.text {
-                        out.push(t.clone());
+                    } else if let Some(t) = &p.text {
+                        values.push(Cow::Borrowed(msg.text(t)));
                     } else if let Some(b) = &p.binary {
-                        out.push(String::from_utf8_lossy(b).into_owned());
+                        values.push(String::from_utf8_lossy(b));
                     }
                 }
-                Ok(out)
             }
         }
+        let mut cx = MatchState {
+            steps: &mut self.steps,
+            max_steps: self.ctx.limits.max_cpu_steps,
+            match_vars: &mut self.match_vars,
+            vars,
+        };
+        match_with(&values, &keys, mt, &mut cx)
     }
 
     /// Matches values against keys (RFC 5228 §2.7). Sets the match variables on success.
-    pub(crate) fn match_values(
+    pub(crate) fn match_values<S: AsRef<str>>(
         &mut self,
-        values: Vec<String>,
+        values: Vec<S>,
         keys: &[Value],
         mt: &Match,
     ) -> Res<bool> {
-        let keys: Vec<String> = keys.iter().map(|k| self.expand(k).into_owned()).collect();
-        self.steps += (values.len() * keys.len()) as u64;
+        let keys: Vec<Cow<'_, str>> = keys.iter().map(|k| self.expand(k)).collect();
         let vars = self.has(Capability::Variables);
-        match &mt.kind {
-            MatchKind::Count(rel) => {
-                let n = values.len().to_string();
-                Ok(keys
-                    .iter()
-                    .any(|k| matching::relational(&n, k, *rel, mt.comparator)))
+        let mut cx = MatchState {
+            steps: &mut self.steps,
+            max_steps: self.ctx.limits.max_cpu_steps,
+            match_vars: &mut self.match_vars,
+            vars,
+        };
+        match_with(&values, &keys, mt, &mut cx)
+    }
+}
+
+/// The part of the runtime that matching writes to.
+pub(crate) struct MatchState<'a> {
+    pub steps: &'a mut u64,
+    pub max_steps: u64,
+    pub match_vars: &'a mut Vec<String>,
+    pub vars: bool,
+}
+
+/// Matches values against keys; on a `:matches`/`:regex` success with variables on, sets
+/// the match variables.
+pub(crate) fn match_with<S: AsRef<str>, K: AsRef<str>>(
+    values: &[S],
+    keys: &[K],
+    mt: &Match,
+    cx: &mut MatchState<'_>,
+) -> Res<bool> {
+    *cx.steps += (values.len() * keys.len()) as u64;
+    let vars = cx.vars;
+    match &mt.kind {
+        MatchKind::Count(rel) => {
+            let n = values.len().to_string();
+            Ok(keys
+                .iter()
+                .any(|k| matching::relational(&n, k.as_ref(), *rel, mt.comparator)))
+        }
+        MatchKind::Value(rel) => Ok(values.iter().any(|v| {
+            keys.iter()
+                .any(|k| matching::relational(v.as_ref(), k.as_ref(), *rel, mt.comparator))
+        })),
+        MatchKind::Is => Ok(values.iter().any(|v| {
+            keys.iter()
+                .any(|k| matching::equals(v.as_ref(), k.as_ref(), mt.comparator))
+        })),
+        MatchKind::Contains(searcher) => {
+            // Long values (bodies) go through the one-pass multi-key searcher.
+            if let Some(searcher) = searcher {
+                return Ok(values.iter().any(|v| {
+                    let v = v.as_ref();
+                    if v.len() >= 256 {
+                        searcher.is_match(v.as_bytes())
+                    } else {
+                        keys.iter()
+                            .any(|k| matching::contains(v, k.as_ref(), mt.comparator))
+                    }
+                }));
             }
-            MatchKind::Value(rel) => Ok(values.iter().any(|v| {
+            Ok(values.iter().any(|v| {
                 keys.iter()
-                    .any(|k| matching::relational(v, k, *rel, mt.comparator))
-            })),
-            MatchKind::Is => Ok(values
-                .iter()
-                .any(|v| keys.iter().any(|k| matching::equals(v, k, mt.comparator)))),
-            MatchKind::Contains => Ok(values
-                .iter()
-                .any(|v| keys.iter().any(|k| matching::contains(v, k, mt.comparator)))),
-            MatchKind::Matches => {
-                let mut caps = Vec::new();
-                let mut steps = 0;
-                for v in &values {
-                    for k in &keys {
-                        let ok = matching::matches(
-                            v,
-                            k,
-                            mt.comparator,
-                            vars.then_some(&mut caps),
-                            &mut steps,
-                        );
-                        self.steps += steps;
-                        steps = 0;
-                        if self.steps > self.ctx.limits.max_cpu_steps {
-                            return Err(Flow::Error(
-                                "the script went over its CPU step limit while matching".into(),
-                            ));
-                        }
-                        if ok {
-                            if vars {
-                                self.match_vars = std::mem::take(&mut caps);
-                            }
-                            return Ok(true);
-                        }
+                    .any(|k| matching::contains(v.as_ref(), k.as_ref(), mt.comparator))
+            }))
+        }
+        MatchKind::Matches => {
+            let mut caps = Vec::new();
+            let mut steps = 0;
+            for v in values {
+                for k in keys {
+                    let ok = matching::matches(
+                        v.as_ref(),
+                        k.as_ref(),
+                        mt.comparator,
+                        vars.then_some(&mut caps),
+                        &mut steps,
+                    );
+                    *cx.steps += steps;
+                    steps = 0;
+                    if *cx.steps > cx.max_steps {
+                        return Err(Flow::Error(
+                            "the script went over its CPU step limit while matching".into(),
+                        ));
                     }
-                }
-                Ok(false)
-            }
-            MatchKind::Regex(compiled) => {
-                let owned;
-                let regexes: &[regex::Regex] = match compiled {
-                    Some(r) => r,
-                    None => {
-                        owned = keys
-                            .iter()
-                            .map(|k| build_regex(k, mt.comparator, 256 * 1024))
-                            .collect::<Result<Vec<_>, _>>()
-                            .map_err(Flow::Error)?;
-                        &owned
-                    }
-                };
-                for v in &values {
-                    self.steps += (v.len() / 32) as u64;
-                    for r in regexes {
+                    if ok {
                         if vars {
-                            if let Some(c) = r.captures(v) {
-                                self.match_vars = c
-                                    .iter()
-                                    .map(|m| m.map_or(String::new(), |m| m.as_str().to_string()))
-                                    .collect();
-                                return Ok(true);
-                            }
-                        } else if r.is_match(v) {
-                            return Ok(true);
+                            *cx.match_vars = std::mem::take(&mut caps);
                         }
+                        return Ok(true);
                     }
                 }
-                Ok(false)
+            }
+            Ok(false)
+        }
+        MatchKind::Regex(compiled) => {
+            let owned: Vec<regex::Regex>;
+            let regexes: Vec<&regex::Regex> = match compiled {
+                Some(r) => r
+                    .iter()
+                    .map(LazyRegex::get)
+                    .collect::<Result<_, _>>()
+                    .map_err(Flow::Error)?,
+                None => {
+                    owned = keys
+                        .iter()
+                        .map(|k| build_regex(k.as_ref(), mt.comparator, 256 * 1024))
+                        .collect::<Result<Vec<_>, _>>()
+                        .map_err(Flow::Error)?;
+                    owned.iter().collect()
+                }
+            };
+            for v in values {
+                *cx.steps += (v.as_ref().len() / 32) as u64;
+                for r in &regexes {
+                    if vars {
+                        if let Some(c) = r.captures(v.as_ref()) {
+                            *cx.match_vars = c
+                                .iter()
+                                .map(|m| m.map_or(String::new(), |m| m.as_str().to_string()))
+                                .collect();
+                            return Ok(true);
+                        }
+                    } else if r.is_match(v.as_ref()) {
+                        return Ok(true);
+                    }
+                }
+            }
+            Ok(false)
+        }
+    }
+}
+
+/// The values of the named header fields in the selected parts, honoring `:index`/`:last`;
+/// decoded (unfolded, RFC 2047) when `decode`, raw otherwise (for address parsing).
+fn header_values<'m>(
+    msg: &'m super::message::Message<'_>,
+    parts: &[usize],
+    names: &[Cow<'_, str>],
+    index: Option<&Index>,
+    decode: bool,
+    out: &mut Vec<Cow<'m, str>>,
+) {
+    fn chosen<'f>(
+        msg: &super::message::Message<'_>,
+        fields: &'f [Field],
+        name: &str,
+        index: Option<&Index>,
+    ) -> Vec<&'f Field> {
+        let mut matching = fields
+            .iter()
+            .filter(|f| msg.field_name(f).eq_ignore_ascii_case(name.as_bytes()));
+        match index {
+            Some(ix) if ix.n > 0 => {
+                let i = ix.n as usize - 1;
+                if ix.last {
+                    let all: Vec<&Field> = matching.collect();
+                    all.len()
+                        .checked_sub(i + 1)
+                        .and_then(|k| all.get(k).copied())
+                        .into_iter()
+                        .collect()
+                } else {
+                    matching.nth(i).into_iter().collect()
+                }
+            }
+            _ => matching.collect(),
+        }
+    }
+    let value = |raw: &'m [u8]| {
+        if decode {
+            decode_value(raw)
+        } else {
+            String::from_utf8_lossy(raw)
+        }
+    };
+    for &p in parts {
+        if p == 0 {
+            for n in names {
+                for f in chosen(msg, &msg.fields, n, index) {
+                    out.push(value(msg.bytes(&f.value)));
+                }
+            }
+            continue;
+        }
+        // A MIME part's fields are copies: their values are copied out.
+        let fields = msg.part_fields(p).into_owned();
+        for n in names {
+            for f in chosen(msg, &fields, n, index) {
+                let raw = msg.bytes(&f.value);
+                let v = if decode {
+                    decode_value(raw).into_owned()
+                } else {
+                    String::from_utf8_lossy(raw).into_owned()
+                };
+                out.push(Cow::Owned(v));
             }
         }
     }
@@ -685,7 +816,7 @@ impl Runtime<'_, '_> {
 
 /// The values `:type`, `:subtype`, `:contenttype` and `:param` take from a Content-Type
 /// (or Content-Disposition) header value (RFC 5703 §4.2).
-fn mime_option_values(v: &str, opt: &MimeOption, rt: &Runtime<'_, '_>) -> Vec<String> {
+fn mime_option_values(v: &str, opt: &MimeOption, params: &[String]) -> Vec<String> {
     let mut parts = v.split(';');
     let ct = parts.next().unwrap_or("").trim();
     let (ty, sub) = ct
@@ -700,17 +831,12 @@ fn mime_option_values(v: &str, opt: &MimeOption, rt: &Runtime<'_, '_>) -> Vec<St
         } else {
             format!("{ty}/{sub}")
         }],
-        MimeOption::Param(names) => {
-            let names: Vec<String> = rt
-                .expand_list(names)
-                .into_iter()
-                .map(|n| n.to_ascii_lowercase())
-                .collect();
+        MimeOption::Param(_) => {
             let mut out = Vec::new();
             for p in parts {
                 if let Some((n, val)) = p.split_once('=') {
                     let n = n.trim().to_ascii_lowercase();
-                    if names.contains(&n) {
+                    if params.contains(&n) {
                         out.push(val.trim().trim_matches('"').to_string());
                     }
                 }

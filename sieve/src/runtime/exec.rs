@@ -371,11 +371,11 @@ impl Runtime<'_, '_> {
                         .and_then(|p| p.get(part))
                         .map_or(String::new(), |p| {
                             if p.ctype == "text" {
-                                let t = p.text.clone().unwrap_or_default();
+                                let t = p.text.as_ref().map_or("", |t| self.message.text(t));
                                 if p.csubtype == "html" {
-                                    mail_parser::decoders::html::html_to_text(&t)
+                                    mail_parser::decoders::html::html_to_text(t)
                                 } else {
-                                    t
+                                    t.to_string()
                                 }
                             } else {
                                 String::new()

@@ -95,8 +95,22 @@ pub(crate) fn contains(haystack: &str, needle: &str, cmp: Comparator) -> bool {
     }
 }
 
-/// ASCII case-insensitive substring search: scans for the rarer of the first byte's two
-/// cases with memchr, then compares.
+/// How common a byte is in mail text (higher is more common), case folded: English letter
+/// frequencies, space and line ends most common. Used to pick the rarest needle byte.
+fn frequency(b: u8) -> u8 {
+    const LETTERS: &[u8; 26] = b"etaoinshrdlcumwfgypbvkjxqz";
+    match b.to_ascii_lowercase() {
+        b' ' | b'\n' | b'\r' => 255,
+        l @ b'a'..=b'z' => 250 - LETTERS.iter().position(|&x| x == l).unwrap_or(25) as u8 * 8,
+        b'0'..=b'9' => 60,
+        b'.' | b',' | b'-' | b'\'' => 100,
+        0x80.. => 90,
+        _ => 20,
+    }
+}
+
+/// ASCII case-insensitive substring search: scans with memchr for both cases of the
+/// needle's rarest byte, then compares the window around each hit.
 pub(crate) fn contains_ascii_ci(h: &[u8], n: &[u8]) -> bool {
     if n.is_empty() {
         return true;
@@ -104,24 +118,30 @@ pub(crate) fn contains_ascii_ci(h: &[u8], n: &[u8]) -> bool {
     if n.len() > h.len() {
         return false;
     }
-    let first = n[0];
-    let (lo, up) = (first.to_ascii_lowercase(), first.to_ascii_uppercase());
-    let last_start = h.len() - n.len();
-    let mut from = 0;
-    while from <= last_start {
+    let (k, rare) = n
+        .iter()
+        .enumerate()
+        .min_by_key(|(_, b)| frequency(**b))
+        .map_or((0, n[0]), |(i, b)| (i, *b));
+    let (lo, up) = (rare.to_ascii_lowercase(), rare.to_ascii_uppercase());
+    // Candidate positions of the rare byte in the haystack: from k to len - (n.len() - k).
+    let last = h.len() - (n.len() - k);
+    let mut from = k;
+    while from <= last {
+        let window = &h[from..=last];
         let found = if lo == up {
-            memchr::memchr(lo, &h[from..=last_start])
+            memchr::memchr(lo, window)
         } else {
-            memchr::memchr2(lo, up, &h[from..=last_start])
+            memchr::memchr2(lo, up, window)
         };
         let Some(off) = found else {
             return false;
         };
-        let at = from + off;
+        let at = from + off - k;
         if h[at..at + n.len()].eq_ignore_ascii_case(n) {
             return true;
         }
-        from = at + 1;
+        from += off + 1;
     }
     false
 }
@@ -283,6 +303,36 @@ mod tests {
             None,
             &mut steps
         ));
+    }
+
+#[test]
+    fn case_insensitive_search_agrees_with_the_naive_one() {
+        let naive = |h: &[u8], n: &[u8]| n.is_empty() || h.windows(n.len()).any(|w| w.eq_ignore_ascii_case(n));
+        let mut seed: u32 = 12345;
+        let mut next = move || {
+            seed = seed.wrapping_mul(1_103_515_245).wrapping_add(12345);
+            (seed >> 16) as usize
+        };
+        let alphabet = b"aAbBzZ q.";
+        for _ in 0..20_000 {
+            let h: Vec<u8> = (0..next() % 24).map(|_| alphabet[next() % alphabet.len()]).collect();
+            let n: Vec<u8> = (0..next() % 5).map(|_| alphabet[next() % alphabet.len()]).collect();
+            assert_eq!(contains_ascii_ci(&h, &n), naive(&h, &n), "{h:?} {n:?}");
+        }
+    }
+
+#[test]
+    fn constant_key_searcher_across_chunks() {
+        use crate::program::LazyContains;
+        let mut hay = vec![b'x'; 64 * 1024 - 3];
+        hay.extend_from_slice(b"NeEdLe");
+        hay.extend(std::iter::repeat_n(b'y', 70_000));
+        let ci = LazyContains::new(&["needle".into(), "absent".into()], true);
+        assert!(ci.is_match(&hay));
+        let exact = LazyContains::new(&["needle".into()], false);
+        assert!(!exact.is_match(&hay));
+        assert!(LazyContains::new(&["NeEdLe".into()], false).is_match(&hay));
+        assert!(!ci.is_match(&hay[..64 * 1024]));
     }
 
     #[test]

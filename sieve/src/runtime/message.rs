@@ -24,6 +24,14 @@ pub(crate) struct Field {
     pub value: Bytes,
 }
 
+/// The decoded text of a part: a range of the raw message when no decoding was needed
+/// (checked to be UTF-8), else the decoded copy.
+#[derive(Clone, Debug)]
+pub(crate) enum PartText {
+    Raw(usize, usize),
+    Owned(Arc<str>),
+}
+
 /// A MIME part, its bytes as ranges of the raw message.
 #[derive(Clone, Debug, Default)]
 #[allow(dead_code)] // kept for hosts of the MIME tree and future tests
@@ -37,7 +45,7 @@ pub(crate) struct Part {
     pub children: Vec<usize>,
     pub parent: Option<usize>,
     /// Decoded text for text parts (charset converted), if text.
-    pub text: Option<String>,
+    pub text: Option<PartText>,
     /// Decoded bytes for non-text leaf parts.
     pub binary: Option<Vec<u8>>,
     pub is_message: bool,
@@ -165,9 +173,76 @@ impl<'m> Message<'m> {
     /// The MIME parts; parsed on first use.
     pub(crate) fn parts(&mut self) -> &[Part] {
         if self.parts.is_none() {
-            self.parts = Some(parse_parts(&self.raw));
+            let parts = self
+                .simple_text_part()
+                .unwrap_or_else(|| parse_parts(&self.raw));
+            self.parts = Some(parts);
         }
         self.parts.as_deref().unwrap_or(&[])
+    }
+
+    /// The raw body as text (invalid UTF-8 replaced).
+    pub(crate) fn raw_body(&self) -> Cow<'_, str> {
+        let body = self.body();
+        match std::str::from_utf8(body) {
+            Ok(s) => Cow::Borrowed(s),
+            Err(_) => Cow::Owned(String::from_utf8_lossy(body).into_owned()),
+        }
+    }
+
+    /// The decoded text of a part.
+    pub(crate) fn text<'s>(&'s self, t: &'s PartText) -> &'s str {
+        match t {
+            PartText::Raw(s, e) => std::str::from_utf8(&self.raw[*s..*e]).unwrap_or_default(),
+            PartText::Owned(a) => a,
+        }
+    }
+
+    /// Fast path for the most common mail: a single text/plain part, 7bit/8bit/binary, in
+    /// UTF-8 or US-ASCII. Its decoded text is the body itself, so MIME parsing and decoding
+    /// (and their copies) are skipped. Anything else goes to `mail-parser`.
+    fn simple_text_part(&self) -> Option<Vec<Part>> {
+        let mut ctype = None;
+        let mut cte = None;
+        for f in &self.fields {
+            let name = self.field_name(f);
+            if name.eq_ignore_ascii_case(b"content-type") {
+                ctype = Some(decode_value(self.bytes(&f.value)).to_ascii_lowercase());
+            } else if name.eq_ignore_ascii_case(b"content-transfer-encoding") {
+                cte = Some(decode_value(self.bytes(&f.value)).to_ascii_lowercase());
+            }
+        }
+        if let Some(e) = &cte
+            && !matches!(e.trim(), "7bit" | "8bit" | "binary")
+        {
+            return None;
+        }
+        let mut params = Vec::new();
+        if let Some(ct) = &ctype {
+            let mut it = ct.split(';');
+            if it.next().map(str::trim) != Some("text/plain") {
+                return None;
+            }
+            for p in it {
+                let (n, v) = p.split_once('=')?;
+                let v = v.trim().trim_matches('"');
+                let n = n.trim();
+                if n == "charset" && !matches!(v, "utf-8" | "us-ascii" | "utf8" | "ascii") {
+                    return None;
+                }
+                params.push((n.to_string(), v.to_string()));
+            }
+        }
+        std::str::from_utf8(self.body()).ok()?;
+        let start = self.body_offset.min(self.raw.len());
+        Some(vec![Part {
+            header_raw: self.raw[..self.body_offset.min(self.raw.len())].to_vec(),
+            ctype: "text".into(),
+            csubtype: "plain".into(),
+            params,
+            text: Some(PartText::Raw(start, self.raw.len())),
+            ..Part::default()
+        }])
     }
 
     pub(crate) fn parts_ref(&self) -> Option<&[Part]> {
@@ -204,7 +279,7 @@ impl<'m> Message<'m> {
 /// Unfolds, trims and decodes (RFC 2047) a raw header value.
 pub(crate) fn decode_value(raw: &[u8]) -> Cow<'_, str> {
     let needs_unfold = memchr::memchr2(b'\r', b'\n', raw).is_some();
-    let has_encoded = memchr::memmem::find(raw, b"=?").is_some();
+    let has_encoded = memchr::memchr_iter(b'=', raw).any(|i| raw.get(i + 1) == Some(&b'?'));
     if !needs_unfold
         && !has_encoded
         && let Ok(s) = std::str::from_utf8(raw)
@@ -220,14 +295,26 @@ pub(crate) fn decode_value(raw: &[u8]) -> Cow<'_, str> {
         }
         return Cow::Owned(String::new());
     }
-    let mut out = Vec::with_capacity(raw.len());
-    for &b in raw {
-        if b != b'\r' && b != b'\n' {
-            out.push(b);
-        }
+    // Unfold (RFC 5322 §2.2.3: remove the CRLFs), trim, and keep the buffer.
+    let start = raw
+        .iter()
+        .position(|b| !matches!(b, b' ' | b'\t' | b'\r' | b'\n'))
+        .unwrap_or(raw.len());
+    let end = raw
+        .iter()
+        .rposition(|b| !matches!(b, b' ' | b'\t' | b'\r' | b'\n'))
+        .map_or(start, |e| e + 1);
+    let mut out = Vec::with_capacity(end - start);
+    out.extend(
+        raw[start..end]
+            .iter()
+            .copied()
+            .filter(|&b| b != b'\r' && b != b'\n'),
+    );
+    match String::from_utf8(out) {
+        Ok(s) => Cow::Owned(s),
+        Err(e) => Cow::Owned(String::from_utf8_lossy(e.as_bytes()).into_owned()),
     }
-    let s = String::from_utf8_lossy(&out).into_owned();
-    Cow::Owned(s.trim_matches(|c| c == ' ' || c == '\t').to_string())
 }
 
 fn parse_parts(raw: &[u8]) -> Vec<Part> {
@@ -235,7 +322,9 @@ fn parse_parts(raw: &[u8]) -> Vec<Part> {
         return vec![Part {
             ctype: "text".into(),
             csubtype: "plain".into(),
-            text: Some(String::from_utf8_lossy(raw).into_owned()),
+            text: Some(PartText::Owned(Arc::from(
+                String::from_utf8_lossy(raw).as_ref(),
+            ))),
             ..Part::default()
         }];
     };
@@ -287,7 +376,9 @@ fn parse_parts(raw: &[u8]) -> Vec<Part> {
             ..Part::default()
         };
         match &p.body {
-            PartType::Text(t) | PartType::Html(t) => part.text = Some(t.to_string()),
+            PartType::Text(t) | PartType::Html(t) => {
+                part.text = Some(PartText::Owned(Arc::from(t.as_ref())));
+            }
             PartType::Binary(b) | PartType::InlineBinary(b) => part.binary = Some(b.to_vec()),
             PartType::Message(_) => part.is_message = true,
             PartType::Multipart(_) => {}
@@ -361,11 +452,19 @@ mod tests {
     fn mime_tree() {
         let raw = b"Content-Type: multipart/mixed; boundary=\"b\"\r\n\r\n--b\r\nContent-Type: text/plain\r\n\r\nhello\r\n--b\r\nContent-Type: text/html\r\n\r\n<b>hi</b>\r\n--b--\r\n";
         let mut m = Message::new(Cow::Borrowed(raw));
-        let parts = m.parts();
+        let parts = m.parts().to_vec();
         assert_eq!(parts.len(), 3);
         assert_eq!(parts[0].ctype, "multipart");
         assert_eq!(parts[0].children, [1, 2]);
-        assert_eq!(parts[1].text.as_deref().map(str::trim_end), Some("hello"));
+        let t = parts[1].text.clone().unwrap();
+        assert_eq!(m.text(&t).trim_end(), "hello");
         assert_eq!(parts[2].csubtype, "html");
+        // A plain text message is not given to the MIME parser: its text is the body.
+        let mut m = Message::new(Cow::Borrowed(
+            b"Subject: x\r\nContent-Type: text/plain; charset=utf-8\r\n\r\nhi\r\n",
+        ));
+        let t = m.parts()[0].text.clone().unwrap();
+        assert!(matches!(t, PartText::Raw(..)));
+        assert_eq!(m.text(&t), "hi\r\n");
     }
 }
