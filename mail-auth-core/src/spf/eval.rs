@@ -70,7 +70,7 @@ pub struct Verifier {
 
 #[derive(Clone, Debug)]
 struct Frame {
-    domain: String,
+    domain: Arc<str>,
     record: Option<Arc<Record>>,
     pos: usize,
     /// The lookup of the current term has been counted.
@@ -82,7 +82,7 @@ struct Frame {
 impl Frame {
     fn new(domain: String, redirected: bool) -> Self {
         Self {
-            domain,
+            domain: domain.into(),
             record: None,
             pos: 0,
             started: false,
@@ -96,7 +96,7 @@ enum Phase {
     Eval,
     Explain {
         record: Arc<Record>,
-        domain: String,
+        domain: Arc<str>,
         mechanism: String,
     },
     Done(Box<SpfOutput>),
@@ -269,7 +269,7 @@ impl Verifier {
         mut result: SpfResult,
         mut problem: Option<String>,
         mechanism: Option<String>,
-        exp: Option<(Arc<Record>, String)>,
+        exp: Option<(Arc<Record>, Arc<str>)>,
     ) {
         let Some(frame) = self.frames.pop() else {
             return;
@@ -330,7 +330,7 @@ impl Verifier {
             Qualifier::Neutral => SpfResult::Neutral,
         };
         let text = d.to_string();
-        let domain = frame.domain.clone();
+        let domain = Arc::clone(&frame.domain);
         self.finish(result, None, Some(text), Some((record, domain)));
     }
 
@@ -355,7 +355,7 @@ impl Verifier {
             }
             let frame = &self.frames[top];
             let record = frame.record.clone().expect("record");
-            let domain = frame.domain.clone();
+            let domain = Arc::clone(&frame.domain);
             if let Some(d) = record.directives.get(frame.pos) {
                 if d.mechanism.does_lookup() && !frame.started {
                     self.frames[top].started = true;

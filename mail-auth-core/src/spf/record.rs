@@ -664,8 +664,17 @@ impl Record {
             .position(|&b| b == b':' || b == b'/')
             .unwrap_or(rest.len());
         let (name, arg) = rest.split_at(nlen);
-        let name = name.to_ascii_lowercase();
-        let mechanism = match name.as_slice() {
+        // Lower-case into a small stack buffer: mechanism names are at most 7 octets.
+        let mut buf = [0u8; 8];
+        let name: &[u8] = if name.len() <= buf.len() {
+            for (d, s) in buf.iter_mut().zip(name) {
+                *d = s.to_ascii_lowercase();
+            }
+            &buf[..name.len()]
+        } else {
+            name
+        };
+        let mechanism = match name {
             b"all" => {
                 if !arg.is_empty() {
                     return Err("all takes no argument".into());
@@ -675,7 +684,7 @@ impl Record {
             b"include" | b"exists" => {
                 let spec = arg
                     .strip_prefix(b":")
-                    .ok_or_else(|| format!("{} needs :domain", String::from_utf8_lossy(&name)))?;
+                    .ok_or_else(|| format!("{} needs :domain", String::from_utf8_lossy(name)))?;
                 let d = MacroString::parse_domain_spec(spec)?;
                 if name == b"include" {
                     Mechanism::Include(d)
@@ -729,7 +738,7 @@ impl Record {
             _ => {
                 return Err(format!(
                     "unknown mechanism {:?}",
-                    String::from_utf8_lossy(&name)
+                    String::from_utf8_lossy(name)
                 ));
             }
         };
