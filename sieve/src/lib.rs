@@ -17,6 +17,24 @@
 //!
 //! # What is here today
 //!
+//! - [`compile`] (stable entry point, also used by ManageSieve's PUTSCRIPT/CHECKSCRIPT):
+//!   script bytes and [`CompileOptions`] in, a [`Program`] or a [`CompileError`] with the
+//!   line, column and plain-English message of every problem out. `require` is enforced,
+//!   every command and test is checked against its signature, and constants (comparators,
+//!   match types, date parts, addresses, regexes, notify methods) are resolved at compile
+//!   time. Limits: script size, nesting, variables, string length, regex size.
+//! - [`runtime`]: [`Runtime`] runs a program over one message and envelope, asks the host
+//!   [`Question`]s it cannot answer itself and returns an [`Outcome`]: the [`Action`]s,
+//!   tracking ids to record, and any error (the message is then kept, RFC 5228 §2.10.6).
+//!   Limits: CPU steps, actions, redirects, notifications, includes, variable size, header
+//!   edits.
+//! - Extensions ([`Capability`]): fileinto, reject, ereject, envelope, encoded-character,
+//!   comparator-i;ascii-numeric, comparator-i;unicode-casemap, relational, subaddress, copy,
+//!   body, vacation (with RFC 3834's rules), vacation-seconds, variables, imap4flags,
+//!   include, date, index, editheader, mailbox, mboxmetadata, servermetadata, foreverypart,
+//!   mime, extracttext, replace, enclose, spamtest, spamtestplus, virustest, duplicate,
+//!   environment, regex (linear time), enotify with mailto, ihave, imapsieve, special-use,
+//!   fcc. MIME parsing and RFC 2047/2231 decoding come from `mail-parser`.
 //! - [`lexer`]: the lexical grammar of RFC 5228 §8.1: identifiers, tags, numbers with
 //!   `K`/`M`/`G` quantifiers (overflow is an error), quoted strings with their escape rules,
 //!   `text:` multi-line strings with dot-unstuffing, both comment forms, and the line and
@@ -29,6 +47,50 @@
 //!   touches files, and only when a host calls it); a tokio adapter (feature `tokio`, the
 //!   only network code). Tested on the RFC 5804 exchanges and against sieve-connect,
 //!   sievelib and Dovecot.
+//!
+//! # The drive loop
+//!
+//! ```
+//! use std::sync::Arc;
+//! use sieve::{compile, Action, Answer, CompileOptions, Context, Envelope, Question, Runtime, Step};
+//!
+//! let script = br#"require ["fileinto", "mailbox", "vacation"];
+//!     if header :contains "subject" "invoice" { fileinto :create "Invoices"; }
+//!     vacation :days 7 "I am away until Monday.";"#;
+//! let program = compile(script, &CompileOptions::default()).expect("valid script");
+//!
+//! let message = b"From: alice@example.com\r\nTo: bob@example.org\r\nSubject: Invoice 42\r\n\r\nHi\r\n";
+//! let envelope = Envelope::new("alice@example.com", "bob@example.org");
+//! let mut context = Context::default();
+//! context.user_addresses = vec!["bob@example.org".into()];
+//! context.now = 1_700_000_000; // the host passes the time in
+//!
+//! let mut run = Runtime::new(&program, message, envelope, context);
+//! let outcome = loop {
+//!     match run.run() {
+//!         Step::Question(Question::MailboxExists(_)) => run.answer(Answer::Bool(true)),
+//!         // Vacation asks whether it already answered this sender within the period:
+//!         Step::Question(Question::Duplicate { .. }) => run.answer(Answer::Bool(false)),
+//!         Step::Question(Question::Include { .. }) => run.answer(Answer::NotFound),
+//!         Step::Question(_) => run.answer(Answer::Value(None)),
+//!         Step::Done(outcome) => break outcome,
+//!         _ => unreachable!(),
+//!     }
+//! };
+//! assert!(outcome.error.is_none());
+//! for action in &outcome.actions {
+//!     match action {
+//!         Action::FileInto { mailbox, create, .. } => assert_eq!((mailbox.as_str(), *create), ("Invoices", true)),
+//!         Action::Vacation { message, .. } => assert_eq!(message.envelope_to, ["alice@example.com"]),
+//!         other => panic!("unexpected {other:?}"),
+//!     }
+//! }
+//! // After carrying the actions out, the host records `outcome.duplicates` (the vacation
+//! // response's tracking id and period) so the next message from Alice gets no answer.
+//! assert_eq!(outcome.duplicates.len(), 1);
+//! ```
+//!
+//! The lexer alone:
 //!
 //! ```
 //! use sieve::lexer::{Lexer, Token};
@@ -43,9 +105,10 @@
 //!
 //! # What this crate never does
 //!
-//! No file, network or clock access, no `unsafe`, no panics on any script or message, and
-//! no unbounded work: script size, nesting, include depth, actions and CPU steps all have
-//! explicit limits with safe defaults.
+//! No file, network or clock access in the language (the time, the user's addresses and
+//! every answer come from the host), no `unsafe`, no panics on any script or message
+//! (fuzzed), and no unbounded work: script size, nesting, include depth, actions, regex size
+//! and CPU steps all have explicit limits with safe defaults.
 //!
 //! # Feature flags
 //!
