@@ -372,10 +372,7 @@ impl ReplyParser {
         let mut texts: Vec<&[u8]> = Vec::new();
         loop {
             let rest = &input[pos..];
-            let Some(lf) = rest
-                .iter()
-                .take(self.max_line_len)
-                .position(|&b| b == b'\n')
+            let Some(lf) = memchr::memchr(b'\n', &rest[..rest.len().min(self.max_line_len)])
             else {
                 if rest.len() >= self.max_line_len {
                     return Err(ReplyError::LineTooLong);
@@ -464,7 +461,11 @@ fn build_reply(code: ReplyCode, texts: &[&[u8]]) -> Reply {
                 Some((_, n)) => t.get(n + 1..).unwrap_or_default(),
                 None => t,
             };
-            String::from_utf8_lossy(t).into_owned()
+            // Reply text is nearly always ASCII: skip the lossy decoder's scan then.
+            match std::str::from_utf8(t) {
+                Ok(text) => text.to_owned(),
+                Err(_) => String::from_utf8_lossy(t).into_owned(),
+            }
         })
         .collect();
     Reply {
