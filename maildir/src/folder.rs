@@ -784,7 +784,9 @@ impl Folder {
             if e.file_type().is_ok_and(|t| t.is_dir()) {
                 continue;
             }
-            let base = MessageName::parse(name, sep).base();
+            // The base: everything before the info separator (as `MessageName::base`),
+            // without parsing flags and sizes here, for 100,000-file listings.
+            let base = name.rfind(sep).map_or(name, |i| &name[..i]);
             // The same base in new/ and cur/ (a copy left by a crashed mover): cur wins.
             if in_new && present.contains_key(base) {
                 continue;
