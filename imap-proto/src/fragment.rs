@@ -152,7 +152,17 @@ impl Framer {
         self.max = max;
     }
 
+    /// Whether [`Self::advance`] has nothing to do (no unscanned input, nothing pending).
+    #[inline]
+    pub(crate) fn is_idle(&self) -> bool {
+        self.scanned == self.buf.len()
+            && self.state == State::Line
+            && !self.drop_chunk_later
+            && !self.pending_discarded
+    }
+
     /// Appends received bytes.
+    #[inline]
     pub fn push(&mut self, bytes: &[u8]) {
         if self.start > 0 && self.start >= self.buf.len() / 2 && self.start > 4096 {
             self.compact();
@@ -304,12 +314,8 @@ impl Framer {
 
     /// Frames on from where the last call stopped.
     pub fn advance(&mut self) -> Option<Event> {
-        // Fast exit: nothing new to look at (the common case when fed byte by byte).
-        if self.scanned == self.buf.len()
-            && self.state == State::Line
-            && !self.drop_chunk_later
-            && !self.pending_discarded
-        {
+        // Fast exit: nothing new to look at.
+        if self.is_idle() {
             return None;
         }
         if self.drop_chunk_later {
@@ -382,6 +388,16 @@ impl Framer {
                 }
                 State::Line => {
                     let from = self.scanned;
+                    // One new byte that ends nothing (the byte-at-a-time case).
+                    if from + 1 == self.buf.len()
+                        && self.buf[from] != b'\n'
+                        && self.discard.is_none()
+                        && self.retained() < self.max
+                    {
+                        self.scanned += 1;
+                        self.kept_end = self.scanned;
+                        return None;
+                    }
                     let new = &self.buf[from..];
                     // Short reads: a plain loop beats the vectorized search's setup.
                     let found = if new.len() < 32 {
@@ -535,4 +551,157 @@ fn literal_header_ext(line: &[u8]) -> Option<(u32, LiteralMode, bool)> {
     }
     let binary = open >= 2 && rest[open - 2] == b'~';
     Some((u32::try_from(n).unwrap_or(u32::MAX), mode, binary))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Frames `input` fed in pieces of `chunk` bytes, keeping every literal; returns the
+    /// messages and discard events as text.
+    fn frame(dir: Direction, max: usize, input: &[u8], chunk: usize) -> Vec<String> {
+        let mut f = Framer::new(dir, max);
+        let mut out = Vec::new();
+        for part in input.chunks(chunk) {
+            f.push(part);
+            while let Some(e) = f.advance() {
+                match e {
+                    Event::Message => {
+                        out.push(String::from_utf8_lossy(f.message()).into_owned());
+                        f.consume();
+                    }
+                    Event::Literal { length, .. } => {
+                        if length > 1000 {
+                            f.reject_literal();
+                        } else {
+                            f.keep_literal();
+                        }
+                    }
+                    Event::Discarded { reason, dropped } => {
+                        out.push(format!(
+                            "discarded {reason:?} {dropped} {:?}",
+                            String::from_utf8_lossy(f.message())
+                        ));
+                        f.consume();
+                    }
+                    Event::Chunk | Event::LiteralEnd => unreachable!(),
+                }
+            }
+        }
+        out
+    }
+
+    const STREAM: &[u8] =
+        b"a1 NOOP\r\na2 LOGIN {5}\r\nalice {3+}\r\npw!\r\na3 APPEND x {2000}\r\na4 X {1001+}\r\n";
+
+    #[test]
+    fn every_split_gives_the_same_events() {
+        let mut input = STREAM.to_vec();
+        input.extend(std::iter::repeat_n(b'z', 1001));
+        input.extend_from_slice(b" tail\r\na5 SEARCH TEXT {0}\r\n\r\n");
+        let whole = frame(Direction::Command, 4096, &input, input.len());
+        assert_eq!(
+            whole,
+            vec![
+                "a1 NOOP\r\n".to_string(),
+                "a2 LOGIN {5}\r\nalice {3+}\r\npw!\r\n".to_string(),
+                "discarded LiteralRejected 0 \"a3 APPEND x {2000}\\r\\n\"".to_string(),
+                "discarded LiteralRejected 1008 \"a4 X {1001+}\\r\\n\"".to_string(),
+                "a5 SEARCH TEXT {0}\r\n\r\n".to_string(),
+            ]
+        );
+        for chunk in 1..=40 {
+            assert_eq!(
+                frame(Direction::Command, 4096, &input, chunk),
+                whole,
+                "chunk {chunk}"
+            );
+        }
+    }
+
+    #[test]
+    fn oversized_messages_are_skipped_and_framing_goes_on() {
+        let mut input = b"a1 ".to_vec();
+        input.extend(std::iter::repeat_n(b'x', 300));
+        input.extend_from_slice(b" {12}\r\n");
+        input.extend_from_slice(b"a2 NOOP\r\n");
+        // A synchronizing literal in a discarded command: the client waits, so it ends there.
+        let out = frame(Direction::Command, 100, &input, 7);
+        assert_eq!(out.len(), 2, "{out:?}");
+        assert!(out[0].starts_with("discarded TooLong"), "{out:?}");
+        assert_eq!(out[1], "a2 NOOP\r\n");
+        // Responses: status lines never announce literals; data lines do.
+        let out = frame(
+            Direction::Response,
+            100,
+            b"* OK hello {5}\r\n* 1 FETCH (BODY[] {5}\r\nhello)\r\n",
+            3,
+        );
+        assert_eq!(
+            out,
+            vec![
+                "* OK hello {5}\r\n".to_string(),
+                "* 1 FETCH (BODY[] {5}\r\nhello)\r\n".to_string()
+            ]
+        );
+        // An oversized response literal is skipped, data and all.
+        let mut big = b"* 1 FETCH (BODY[] {200}\r\n".to_vec();
+        big.extend(std::iter::repeat_n(b'y', 200));
+        big.extend_from_slice(b")\r\n* 2 EXISTS\r\n");
+        let out = frame(Direction::Response, 100, &big, 13);
+        assert!(out[0].starts_with("discarded TooLong"), "{out:?}");
+        assert_eq!(out[1], "* 2 EXISTS\r\n");
+    }
+
+    #[test]
+    fn streamed_literal_comes_in_chunks_and_is_not_kept() {
+        let mut f = Framer::new(Direction::Command, 64);
+        f.push(b"a APPEND x {10}\r\n");
+        assert!(matches!(
+            f.advance(),
+            Some(Event::Literal {
+                length: 10,
+                sync: true,
+                ..
+            })
+        ));
+        f.stream_literal();
+        let mut data = Vec::new();
+        for part in [&b"0123"[..], b"45678", b"9\r\nb NOOP\r\n"] {
+            f.push(part);
+            while let Some(e) = f.advance() {
+                match e {
+                    Event::Chunk => data.extend_from_slice(f.chunk()),
+                    Event::LiteralEnd => {}
+                    Event::Message => {
+                        assert_eq!(f.message(), b"a APPEND x {10}\r\n\r\n");
+                        f.consume();
+                        assert_eq!(f.advance(), Some(Event::Message));
+                        assert_eq!(f.message(), b"b NOOP\r\n");
+                        f.consume();
+                    }
+                    other => panic!("{other:?}"),
+                }
+            }
+        }
+        assert_eq!(data, b"0123456789");
+        // Only the header was kept, far below the limit though the data was not.
+        assert_eq!(f.buffered(), 0);
+    }
+
+    #[test]
+    fn literal_headers() {
+        assert_eq!(literal_header(b"a {5}"), Some((5, LiteralMode::Sync)));
+        assert_eq!(literal_header(b"a {5+}"), Some((5, LiteralMode::NonSync)));
+        assert_eq!(literal_header(b"a ~{5}"), Some((5, LiteralMode::Sync)));
+        assert_eq!(literal_header(b"a {}"), None);
+        assert_eq!(literal_header(b"a 5}"), None);
+        assert_eq!(
+            literal_header(b"{99999999999}"),
+            Some((u32::MAX, LiteralMode::Sync))
+        );
+        assert!(is_status_line(b"a1 OK done {5}"));
+        assert!(is_status_line(b"+ go {5}"));
+        assert!(!is_status_line(b"* 1 FETCH (BODY[] {5}"));
+    }
 }

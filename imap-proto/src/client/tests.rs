@@ -144,6 +144,17 @@ fn sync_literal_waits_for_continuation_and_literal_plus_does_not() {
         .unwrap();
     assert_eq!(drain(&mut c).0, "");
 
+    // With LITERAL+ offered but turned off in the config, the client still waits.
+    let mut c = ClientSession::new(ClientConfig {
+        literal_plus: false,
+        ..ClientConfig::default()
+    });
+    c.handle_input(b"* PREAUTH [CAPABILITY IMAP4rev1 LITERAL+] ready\r\n")
+        .unwrap();
+    drain(&mut c);
+    c.enqueue(append.clone()).unwrap();
+    assert_eq!(drain(&mut c).0, "A1 APPEND Sent (\\Seen) {20}\r\n");
+
     // With LITERAL+ everything goes at once.
     let mut c = ClientSession::new(ClientConfig::default());
     c.handle_input(b"* PREAUTH [CAPABILITY IMAP4rev1 LITERAL+] ready\r\n")

@@ -274,6 +274,7 @@ impl ResponseDecoder {
     }
 
     /// Appends received bytes.
+    #[inline]
     pub fn push(&mut self, bytes: &[u8]) {
         self.framer.push(bytes);
     }
@@ -309,7 +310,15 @@ impl ResponseDecoder {
     }
 
     /// The next complete response, if one has arrived.
+    #[inline]
     pub fn next_response(&mut self) -> Option<Result<Response<'_>, StreamError>> {
+        if !self.consume && self.framer.is_idle() {
+            return None;
+        }
+        self.next_response_slow()
+    }
+
+    fn next_response_slow(&mut self) -> Option<Result<Response<'_>, StreamError>> {
         let opts = self.opts;
         Some(self.next_raw()?.and_then(|m| {
             parse_exact(m, opts, parse::response::response).map_err(|error| {
@@ -361,7 +370,15 @@ impl CommandDecoder {
     }
 
     /// The next complete command, if one has arrived.
+    #[inline]
     pub fn next_command(&mut self) -> Option<Result<Command<'_>, StreamError>> {
+        if !self.consume && self.framer.is_idle() {
+            return None;
+        }
+        self.next_command_slow()
+    }
+
+    fn next_command_slow(&mut self) -> Option<Result<Command<'_>, StreamError>> {
         if self.consume {
             self.framer.consume();
             self.consume = false;

@@ -181,12 +181,34 @@ const ATTRS: &[(&str, MailboxAttr<'static>)] = &[
 impl<'a> MailboxAttr<'a> {
     /// The attribute for `\name` (the name without the backslash), case-insensitively.
     pub fn from_name(name: Atom<'a>) -> Self {
-        for (n, a) in ATTRS {
-            if name.as_str().eq_ignore_ascii_case(n) {
-                return a.clone();
-            }
+        let b = name.as_str().as_bytes();
+        let mut buf = [0u8; 16];
+        if b.len() > buf.len() {
+            return Self::Extension(name);
         }
-        Self::Extension(name)
+        for (d, s) in buf.iter_mut().zip(b) {
+            *d = s.to_ascii_uppercase();
+        }
+        match &buf[..b.len()] {
+            b"NOSELECT" => Self::Noselect,
+            b"NOINFERIORS" => Self::NoInferiors,
+            b"MARKED" => Self::Marked,
+            b"UNMARKED" => Self::Unmarked,
+            b"HASCHILDREN" => Self::HasChildren,
+            b"HASNOCHILDREN" => Self::HasNoChildren,
+            b"NONEXISTENT" => Self::NonExistent,
+            b"SUBSCRIBED" => Self::Subscribed,
+            b"REMOTE" => Self::Remote,
+            b"ALL" => Self::All,
+            b"ARCHIVE" => Self::Archive,
+            b"DRAFTS" => Self::Drafts,
+            b"FLAGGED" => Self::Flagged,
+            b"JUNK" => Self::Junk,
+            b"SENT" => Self::Sent,
+            b"TRASH" => Self::Trash,
+            b"IMPORTANT" => Self::Important,
+            _ => Self::Extension(name),
+        }
     }
 
     /// The attribute name without the backslash, in canonical spelling.

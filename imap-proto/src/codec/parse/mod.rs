@@ -129,6 +129,7 @@ impl<'a> P<'a> {
         }
     }
 
+    #[inline]
     pub(crate) fn crlf(&mut self) -> R<()> {
         match self.peek()? {
             b'\r' => {
@@ -215,6 +216,7 @@ impl<'a> P<'a> {
 
     /// Whether `kw` comes next (case-insensitive), without consuming; `Incomplete` if the
     /// input ends inside a matching prefix.
+    #[inline]
     pub(crate) fn looking_at(&self, kw: &[u8]) -> R<bool> {
         let rest = &self.b[self.i..];
         let n = kw.len().min(rest.len());
@@ -227,6 +229,7 @@ impl<'a> P<'a> {
         Ok(true)
     }
 
+    #[inline]
     pub(crate) fn digits(&mut self) -> R<&'a [u8]> {
         let d = self.take_while(|c| c.is_ascii_digit())?;
         if d.is_empty() {
@@ -235,6 +238,7 @@ impl<'a> P<'a> {
         Ok(d)
     }
 
+    #[inline]
     pub(crate) fn number(&mut self) -> R<u32> {
         let start = self.i;
         let d = self.digits()?;
@@ -278,6 +282,7 @@ impl<'a> P<'a> {
         Ok(v)
     }
 
+    #[inline]
     pub(crate) fn nz_number(&mut self) -> R<NonZeroU32> {
         let start = self.i;
         let n = self.number()?;
@@ -296,11 +301,13 @@ impl<'a> P<'a> {
         })
     }
 
+    #[inline]
     pub(crate) fn tag(&mut self) -> R<Tag<'a>> {
         let t = self.run(C_TAG, "a tag")?;
         Ok(Tag::unvalidated(ascii(t)))
     }
 
+    #[inline]
     pub(crate) fn atom(&mut self) -> R<Atom<'a>> {
         let a = self.run(C_ATOM, "an atom")?;
         Ok(Atom::unvalidated(ascii(a)))
@@ -325,17 +332,25 @@ impl<'a> P<'a> {
     }
 
     /// `quoted = DQUOTE *QUOTED-CHAR DQUOTE`; UTF-8 allowed (RFC 9051).
+    #[inline]
     pub(crate) fn quoted(&mut self) -> R<IString<'a>> {
         self.byte(b'"', "DQUOTE")?;
         let body = self.i;
         let rest = &self.b[body..];
-        // One scalar pass: quoted strings are short, so a table-free loop beats a vectorized
-        // search's setup. Escapes force a copy; everything else borrows.
+        // One scalar pass: quoted strings are short, so a table-driven loop beats a
+        // vectorized search's setup. Escapes force a copy; everything else borrows.
         let mut owned: Option<Vec<u8>> = None;
         let mut seg = 0;
         let mut high = false;
         let mut j = 0;
-        while j < rest.len() {
+        loop {
+            // Skip plain bytes quickly.
+            while j < rest.len() && QUOTED_PLAIN[rest[j] as usize] {
+                j += 1;
+            }
+            if j >= rest.len() {
+                break;
+            }
             let c = rest[j];
             match c {
                 b'"' => {
@@ -428,12 +443,14 @@ impl<'a> P<'a> {
         Ok((data, mode, binary))
     }
 
+    #[inline]
     pub(crate) fn literal(&mut self) -> R<IString<'a>> {
         let (data, mode, _) = self.literal_any(false)?;
         Ok(IString::unvalidated(data, StrForm::Literal(mode)))
     }
 
     /// `string = quoted / literal`
+    #[inline]
     pub(crate) fn string(&mut self) -> R<IString<'a>> {
         match self.peek()? {
             b'"' => self.quoted(),
@@ -443,6 +460,7 @@ impl<'a> P<'a> {
     }
 
     /// `astring = 1*ASTRING-CHAR / string`
+    #[inline]
     pub(crate) fn astring(&mut self) -> R<IString<'a>> {
         match self.peek()? {
             b'"' => self.quoted(),
@@ -455,6 +473,7 @@ impl<'a> P<'a> {
     }
 
     /// `nil` (case-insensitive), followed by a non-atom byte.
+    #[inline]
     pub(crate) fn is_nil(&self) -> R<bool> {
         if !self.looking_at(b"NIL")? {
             return Ok(false);
@@ -466,6 +485,7 @@ impl<'a> P<'a> {
     }
 
     /// `nstring = string / nil`
+    #[inline]
     pub(crate) fn nstring(&mut self) -> R<Option<IString<'a>>> {
         match self.peek()? {
             b'"' => return self.quoted().map(Some),
@@ -738,6 +758,20 @@ impl<'a> P<'a> {
         self.i >= self.b.len()
     }
 }
+
+/// Bytes that need no attention inside a quoted string: 7-bit, not `"`, `\\`, CR, LF, NUL.
+static QUOTED_PLAIN: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut i = 1;
+    while i < 0x80 {
+        t[i] = !(i == b'"' as usize
+            || i == b'\\' as usize
+            || i == b'\r' as usize
+            || i == b'\n' as usize);
+        i += 1;
+    }
+    t
+};
 
 /// The bytes of a run already checked to be 7-bit.
 #[inline]

@@ -6,7 +6,7 @@ use super::{P, PErr, R, up};
 use crate::types::core::{Atom, C_ATOM, Text, Vec1};
 use crate::types::response::{
     Code, ContinueReq, Data, ExtValue, Greeting, ListData, NamespaceDesc, QuotaResource, Response,
-    SIMPLE_CODES, StatusKind, StatusResponse, StatusValue, Thread,
+    StatusKind, StatusResponse, StatusValue, Thread,
 };
 use crate::types::search::SearchReturnData;
 
@@ -111,10 +111,8 @@ fn resp_code<'a>(p: &mut P<'a>) -> R<Code<'a>> {
     let name = p.atom()?;
     let mut buf = [0u8; 32];
     let upper = up(name.as_str().as_bytes(), &mut buf);
-    for (n, c) in SIMPLE_CODES {
-        if upper == n.as_bytes() {
-            return Ok(c.clone());
-        }
+    if let Some(c) = simple_code(upper) {
+        return Ok(c);
     }
     Ok(match upper {
         b"BADCHARSET" => {
@@ -209,6 +207,45 @@ fn resp_code<'a>(p: &mut P<'a>) -> R<Code<'a>> {
             }
             Code::Other(name, arg)
         }
+    })
+}
+
+/// The codes without arguments, by upper-case name (a `match`, not a table scan).
+fn simple_code(upper: &[u8]) -> Option<Code<'static>> {
+    Some(match upper {
+        b"ALERT" => Code::Alert,
+        b"PARSE" => Code::Parse,
+        b"READ-ONLY" => Code::ReadOnly,
+        b"READ-WRITE" => Code::ReadWrite,
+        b"TRYCREATE" => Code::TryCreate,
+        b"CLOSED" => Code::Closed,
+        b"UIDNOTSTICKY" => Code::UidNotSticky,
+        b"NOMODSEQ" => Code::NoModSeq,
+        b"COMPRESSIONACTIVE" => Code::CompressionActive,
+        b"TOOBIG" => Code::TooBig,
+        b"USEATTR" => Code::UseAttr,
+        b"NOTIFICATIONOVERFLOW" => Code::NotificationOverflow,
+        b"UNKNOWN-CTE" => Code::UnknownCte,
+        b"NOTSAVED" => Code::NotSaved,
+        b"HASCHILDREN" => Code::HasChildren,
+        b"CLIENTBUG" => Code::ClientBug,
+        b"SERVERBUG" => Code::ServerBug,
+        b"CANNOT" => Code::Cannot,
+        b"LIMIT" => Code::Limit,
+        b"OVERQUOTA" => Code::OverQuota,
+        b"ALREADYEXISTS" => Code::AlreadyExists,
+        b"NONEXISTENT" => Code::NonExistent,
+        b"UNAVAILABLE" => Code::Unavailable,
+        b"AUTHENTICATIONFAILED" => Code::AuthenticationFailed,
+        b"AUTHORIZATIONFAILED" => Code::AuthorizationFailed,
+        b"EXPIRED" => Code::Expired,
+        b"PRIVACYREQUIRED" => Code::PrivacyRequired,
+        b"CONTACTADMIN" => Code::ContactAdmin,
+        b"NOPERM" => Code::NoPerm,
+        b"INUSE" => Code::InUse,
+        b"EXPUNGEISSUED" => Code::ExpungeIssued,
+        b"CORRUPTION" => Code::Corruption,
+        _ => return None,
     })
 }
 
