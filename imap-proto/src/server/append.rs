@@ -108,14 +108,16 @@ impl ServerSession {
         }
         let too_big = self.framer.message().len() as u64 + u64::from(length)
             > self.cfg.max_command_size as u64;
-        if tag.is_none() || !takes_literals(&name) {
+        // literal8 (`~{n}`) is allowed in APPEND (handled above) and SETMETADATA values.
+        let binary_ok = !binary || up(&name, &mut buf) == b"SETMETADATA";
+        if tag.is_none() || !takes_literals(&name) || !binary_ok {
             self.framer.reject_literal();
             self.bad(
                 tag.as_ref(),
                 None,
                 "Unknown command or literal not allowed here",
             );
-        } else if too_big || binary {
+        } else if too_big {
             self.framer.reject_literal();
             self.bad(tag.as_ref(), Some(Code::TooBig), "Literal too big");
         } else {

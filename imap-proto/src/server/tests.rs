@@ -327,8 +327,26 @@ fn literals_in_login_and_refused_literals() {
     big.extend(std::iter::repeat_n(b'x', 70000));
     big.extend_from_slice(b"\r\nd NOOP\r\n");
     assert_eq!(h.feed(&big), "c BAD [TOOBIG] Literal too big\r\n");
-    let (_, cmd) = h.command();
+    let (d, cmd) = h.command();
     assert_eq!(cmd.tag.as_str(), "d");
+    h.s.complete(d, StatusKind::Ok, None, "done");
+    h.take();
+    // literal8 is for APPEND and SETMETADATA only.
+    assert_eq!(
+        h.feed(b"e LIST \"\" ~{3}\r\n"),
+        "e BAD Unknown command or literal not allowed here\r\n"
+    );
+    assert_eq!(
+        h.feed(b"f SETMETADATA INBOX (/private/x ~{3}\r\n"),
+        "+ Ready for literal data\r\n"
+    );
+    let w = h.feed(b"a\0c)\r\n");
+    assert_eq!(w, "");
+    let (_, cmd) = h.command();
+    assert!(
+        matches!(cmd.body, CommandBody::SetMetadata { .. }),
+        "{cmd:?}"
+    );
 }
 
 #[test]
