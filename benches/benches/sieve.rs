@@ -4,6 +4,7 @@
 #![allow(missing_docs)]
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
+use std::fmt::Write as _;
 use std::hint::black_box;
 
 const SCRIPT: &[u8] =
@@ -44,9 +45,10 @@ keep;
 fn message(body_size: usize) -> Vec<u8> {
     let mut m = String::new();
     for i in 0..6 {
-        m.push_str(&format!(
+        let _ = write!(
+            m,
             "Received: from relay{i}.example.net (relay{i}.example.net [192.0.2.{i}])\r\n\tby mx.example.org with ESMTPS id ABC{i}DEF; Tue, 1 Apr 2025 09:0{i}:31 +0000\r\n"
-        ));
+        );
     }
     m.push_str("From: \"Alice Example\" <alice@example.com>\r\nTo: dev-owner@example.org, \"Bob\" <bob@example.org>\r\nCc: carol@example.net\r\nSubject: [dev-team] Weekly status and the release plan\r\nDate: Tue, 1 Apr 2025 09:06:31 +0000\r\nMessage-ID: <20250401090631.12345@example.com>\r\nList-Id: Developers <dev.lists.example.org>\r\nMIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\nX-Spam-Flag: NO\r\nX-Spam-Score: 0.3\r\n\r\n");
     let line = "Status for this week: the parser is done, the runtime answers questions, and the benches run beside the peer.\r\n";

@@ -95,7 +95,7 @@ fn data_fixture() -> Vec<u8> {
     msg.extend_from_slice(b"From: a@example.org\r\nTo: b@example.net\r\nSubject: bench\r\n\r\n");
     let mut i = 0u32;
     while msg.len() < (1 << 20) {
-        if i % 10 == 0 {
+        if i.is_multiple_of(10) {
             msg.extend_from_slice(b".");
         }
         msg.extend_from_slice(

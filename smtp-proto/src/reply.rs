@@ -372,8 +372,7 @@ impl ReplyParser {
         let mut texts: Vec<&[u8]> = Vec::new();
         loop {
             let rest = &input[pos..];
-            let Some(lf) = memchr::memchr(b'\n', &rest[..rest.len().min(self.max_line_len)])
-            else {
+            let Some(lf) = memchr::memchr(b'\n', &rest[..rest.len().min(self.max_line_len)]) else {
                 if rest.len() >= self.max_line_len {
                     return Err(ReplyError::LineTooLong);
                 }

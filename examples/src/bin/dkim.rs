@@ -14,6 +14,7 @@
 //!   none does. `--zone` answers from a BIND master file (offline); `--resolver` asks that
 //!   DNS server; neither uses the system resolver.
 
+use std::io::Write as _;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -171,7 +172,7 @@ fn main() -> ExitCode {
             length,
             hash_only,
             file,
-        } => canon_cmd(header, body, length, hash_only, file),
+        } => canon_cmd(header, body, length, hash_only, file.as_deref()),
         Command::Keygen {
             domain,
             selector,
@@ -217,7 +218,7 @@ fn main() -> ExitCode {
             allow_sha1,
             reject_length,
             &authserv_id,
-            file,
+            file.as_deref(),
         ),
     };
     r.unwrap_or_else(|code| code)
@@ -228,9 +229,9 @@ fn canon_cmd(
     body: Canon,
     length: Option<u64>,
     hash_only: bool,
-    file: Option<PathBuf>,
+    file: Option<&std::path::Path>,
 ) -> Result<ExitCode, ExitCode> {
-    let msg = read_message(file.as_deref())?;
+    let msg = read_message(file)?;
     let (head, body_bytes) = examples::split_message(&msg);
     let mut canonical = Vec::new();
     let mut bc = match length {
@@ -347,7 +348,6 @@ fn sign(a: &SignArgs) -> Result<ExitCode, ExitCode> {
     let field = signer
         .sign(&msg, a.now.unwrap_or_else(unix_now))
         .map_err(|e| fail(&e))?;
-    use std::io::Write;
     let mut out = std::io::stdout().lock();
     // Keep the message's own line ending style.
     let lf_only = !msg.windows(2).any(|w| w == b"\r\n");
@@ -369,9 +369,9 @@ fn verify(
     allow_sha1: bool,
     reject_length: bool,
     authserv_id: &str,
-    file: Option<PathBuf>,
+    file: Option<&std::path::Path>,
 ) -> Result<ExitCode, ExitCode> {
-    let msg = read_message(file.as_deref())?;
+    let msg = read_message(file)?;
     let mut opts = VerifyOptions::new(now.unwrap_or_else(unix_now));
     opts.dangerous_allow_sha1(allow_sha1);
     if reject_length {

@@ -199,7 +199,7 @@ impl BodyCanonicalizer {
     /// Canonicalizes the next chunk of the body.
     ///
     /// Most of a typical body canonicalizes to itself, so the loop first skips whole
-    /// 32-octet blocks that need no change ([`block_unchanged`], which the compiler
+    /// 32-octet blocks that need no change (`block_unchanged`, which the compiler
     /// vectorizes) and passes them on as one run; only blocks with something to rewrite
     /// (a tab, a run of spaces, trailing whitespace, a bare LF, an empty line) take the
     /// octet-by-octet path.
@@ -223,8 +223,7 @@ impl BodyCanonicalizer {
             // (written before the run) or nothing at all.
             if i >= next_try && (i > run_start || (self.pending_lines == 0 && !self.pending_space))
             {
-                while i + BLOCK < chunk.len()
-                    && block_unchanged(relaxed, &chunk[i - 1..=i + BLOCK])
+                while i + BLOCK < chunk.len() && block_unchanged(relaxed, &chunk[i - 1..=i + BLOCK])
                 {
                     i += BLOCK;
                 }

@@ -305,9 +305,11 @@ mod tests {
         ));
     }
 
-#[test]
+    #[test]
     fn case_insensitive_search_agrees_with_the_naive_one() {
-        let naive = |h: &[u8], n: &[u8]| n.is_empty() || h.windows(n.len()).any(|w| w.eq_ignore_ascii_case(n));
+        let naive = |h: &[u8], n: &[u8]| {
+            n.is_empty() || h.windows(n.len()).any(|w| w.eq_ignore_ascii_case(n))
+        };
         let mut seed: u32 = 12345;
         let mut next = move || {
             seed = seed.wrapping_mul(1_103_515_245).wrapping_add(12345);
@@ -315,13 +317,17 @@ mod tests {
         };
         let alphabet = b"aAbBzZ q.";
         for _ in 0..20_000 {
-            let h: Vec<u8> = (0..next() % 24).map(|_| alphabet[next() % alphabet.len()]).collect();
-            let n: Vec<u8> = (0..next() % 5).map(|_| alphabet[next() % alphabet.len()]).collect();
+            let h: Vec<u8> = (0..next() % 24)
+                .map(|_| alphabet[next() % alphabet.len()])
+                .collect();
+            let n: Vec<u8> = (0..next() % 5)
+                .map(|_| alphabet[next() % alphabet.len()])
+                .collect();
             assert_eq!(contains_ascii_ci(&h, &n), naive(&h, &n), "{h:?} {n:?}");
         }
     }
 
-#[test]
+    #[test]
     fn constant_key_searcher_across_chunks() {
         use crate::program::LazyContains;
         let mut hay = vec![b'x'; 64 * 1024 - 3];
