@@ -119,7 +119,10 @@ fn bench_bytewise(c: &mut Criterion) {
     group.throughput(Throughput::Bytes(wire.len() as u64));
     group.bench_function(BenchmarkId::new("ours", "fetch_struct"), |b| {
         b.iter(|| {
-            let mut dec = imap_proto::codec::ResponseDecoder::new(Default::default(), 1 << 20);
+            let mut dec = imap_proto::codec::ResponseDecoder::new(
+                imap_proto::codec::DecodeOptions::default(),
+                1 << 20,
+            );
             let mut n = 0;
             for byte in black_box(wire) {
                 dec.push(std::slice::from_ref(byte));
@@ -152,25 +155,70 @@ fn bench_bytewise(c: &mut Criterion) {
             assert_eq!(n, 1);
         });
     });
-    group.bench_function(BenchmarkId::new("imap-codec-fragmentizer", "fetch_struct"), |b| {
-        let codec = imap_codec::ResponseCodec::default();
-        b.iter(|| {
-            let mut f = imap_codec::fragmentizer::Fragmentizer::new(1 << 20);
-            let mut n = 0;
-            for byte in black_box(wire) {
-                f.enqueue_bytes(std::slice::from_ref(byte));
-                while f.progress().is_some() {
-                    if f.is_message_complete() {
-                        black_box(f.decode_message(&codec).unwrap());
-                        n += 1;
+    group.bench_function(
+        BenchmarkId::new("imap-codec-fragmentizer", "fetch_struct"),
+        |b| {
+            let codec = imap_codec::ResponseCodec::default();
+            b.iter(|| {
+                let mut f = imap_codec::fragmentizer::Fragmentizer::new(1 << 20);
+                let mut n = 0;
+                for byte in black_box(wire) {
+                    f.enqueue_bytes(std::slice::from_ref(byte));
+                    while f.progress().is_some() {
+                        if f.is_message_complete() {
+                            black_box(f.decode_message(&codec).unwrap());
+                            n += 1;
+                        }
                     }
                 }
-            }
-            assert_eq!(n, 1);
-        });
-    });
+                assert_eq!(n, 1);
+            });
+        },
+    );
     group.finish();
 }
 
-criterion_group!(benches, bench_commands, bench_responses, bench_bytewise);
+/// Byte-at-a-time feeding of FETCH responses with literals of growing size: a constant
+/// throughput across sizes shows the cost is linear in the input (each byte is looked at a
+/// bounded number of times). imap-codec is left out: re-decoding the buffer on every byte is
+/// quadratic and takes minutes at 64 KiB.
+fn bench_bytewise_scaling(c: &mut Criterion) {
+    let mut group = c.benchmark_group("imap/bytewise_scaling");
+    for size in [1024usize, 8 * 1024, 64 * 1024] {
+        let mut wire = format!("* 7 FETCH (UID 99 BODY[] {{{size}}}\r\n").into_bytes();
+        let start = wire.len();
+        while wire.len() < start + size {
+            wire.extend_from_slice(b"Lorem ipsum dolor sit amet, consectetur adipiscing elit.\r\n");
+        }
+        wire.truncate(start + size);
+        wire.extend_from_slice(b")\r\n");
+        group.throughput(Throughput::Bytes(wire.len() as u64));
+        group.bench_with_input(BenchmarkId::new("ours", size), &wire, |b, wire| {
+            b.iter(|| {
+                let mut dec = imap_proto::codec::ResponseDecoder::new(
+                    imap_proto::codec::DecodeOptions::default(),
+                    1 << 20,
+                );
+                let mut n = 0;
+                for byte in black_box(wire) {
+                    dec.push(std::slice::from_ref(byte));
+                    while let Some(r) = dec.next_response() {
+                        black_box(r.unwrap());
+                        n += 1;
+                    }
+                }
+                assert_eq!(n, 1);
+            });
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(
+    benches,
+    bench_commands,
+    bench_responses,
+    bench_bytewise,
+    bench_bytewise_scaling
+);
 criterion_main!(benches);

@@ -244,3 +244,74 @@ async fn implicit_tls() {
     c.logout().await.unwrap();
     server.await.unwrap().unwrap();
 }
+
+#[tokio::test]
+async fn scram_sha_256_plus_over_tls() {
+    let (server_tls, client_tls, _) = common::tls_pair();
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let server = tokio::spawn(async move {
+        let (tcp, _) = listener.accept().await.unwrap();
+        let acceptor = TlsAcceptor::from(server_tls);
+        let mut cfg = common::config();
+        cfg.tls_active = true;
+        cfg.mechanisms = vec![smtp_proto::sasl::Mechanism::ScramSha256Plus];
+        let session = imap_proto::server::ServerSession::new(cfg, std::time::Instant::now());
+        let mut conn = ServerConnection::new_tls(tcp, session, &acceptor);
+        let mut who = None;
+        while let Some(ev) = conn.next_event().await.unwrap() {
+            match ev {
+                imap_proto::server::ServerEvent::Auth { id, decision, .. } => {
+                    let answer = match decision {
+                        smtp_proto::sasl::Decision::ScramCredentials { authcid, .. }
+                            if authcid == "alice" =>
+                        {
+                            smtp_proto::sasl::Answer::Scram(
+                                smtp_proto::sasl::ScramCredentials::derive("pw", b"salt", 4096)
+                                    .unwrap(),
+                            )
+                        }
+                        _ => smtp_proto::sasl::Answer::Reject,
+                    };
+                    conn.session().auth_answer(id, answer);
+                }
+                imap_proto::server::ServerEvent::Authenticated {
+                    identity,
+                    mechanism,
+                    ..
+                } => {
+                    who = Some((identity, mechanism));
+                }
+                _ => {}
+            }
+        }
+        who
+    });
+    let mut c = Client::connect_tls(
+        addr,
+        "localhost".try_into().unwrap(),
+        client_tls,
+        ClientConfig::default(),
+    )
+    .await
+    .unwrap();
+    c.greeting().await.unwrap();
+    assert!(c.session().has_capability("AUTH=SCRAM-SHA-256-PLUS"));
+    let a = c
+        .authenticate(
+            smtp_proto::sasl::Mechanism::ScramSha256Plus,
+            smtp_proto::sasl::Credentials::password("alice", "pw"),
+        )
+        .await
+        .unwrap();
+    assert!(a.is_ok(), "{:?}", a.status);
+    c.logout().await.unwrap();
+    let who = server.await.unwrap();
+    assert_eq!(
+        who,
+        Some((
+            "alice".to_string(),
+            Some(smtp_proto::sasl::Mechanism::ScramSha256Plus)
+        ))
+    );
+}

@@ -411,6 +411,12 @@ impl ClientSession {
         self.pump();
     }
 
+    /// The TLS connection's `tls-exporter` channel binding (RFC 9266), for
+    /// SCRAM-SHA-256-PLUS. The tokio adapter sets it after every handshake.
+    pub fn set_channel_binding(&mut self, binding: Vec<u8>) {
+        self.cfg.sasl.channel_binding = Some(sasl::Secret::new(binding));
+    }
+
     /// Whether the transport is TLS.
     pub fn is_tls(&self) -> bool {
         self.tls

@@ -191,6 +191,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Client<S> {
                 }
                 Step::Wrote | Step::Timeout => {}
                 Step::Handshaked => {
+                    if let Some(cb) = self.pipe.channel_binding() {
+                        self.session.set_channel_binding(cb);
+                    }
                     if self.tls_pending {
                         self.tls_pending = false;
                         self.session.tls_started();
@@ -298,6 +301,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Client<S> {
             }
             match self.pipe.step(false, None).await? {
                 Step::Handshaked => {
+                    if let Some(cb) = self.pipe.channel_binding() {
+                        self.session.set_channel_binding(cb);
+                    }
                     self.tls_pending = false;
                     self.session.tls_started();
                 }
