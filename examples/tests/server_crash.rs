@@ -158,3 +158,62 @@ fn kill9_during_a_burst_loses_no_acknowledged_message() {
     );
     srv.terminate();
 }
+
+#[test]
+fn sigterm_lets_the_message_in_flight_finish() {
+    let config = format!(
+        "{}[checks]\nspf = false\ndkim = false\ndmarc = false\narc = false\n",
+        listeners(&[("mx", "mx", "none")])
+    );
+    let mut srv = BinServer::start(&config, &[("alice@localhost", "x")], None);
+    let s = TcpStream::connect(srv.addr("mx")).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    let mut r = BufReader::new(s);
+    assert_eq!(reply(&mut r), Some(220));
+    assert_eq!(cmd(&mut r, "EHLO term.test"), Some(250));
+    assert_eq!(cmd(&mut r, "MAIL FROM:<a@term.test>"), Some(250));
+    assert_eq!(cmd(&mut r, "RCPT TO:<alice@localhost>"), Some(250));
+    assert_eq!(cmd(&mut r, "DATA"), Some(354));
+    let msg = body("in-flight");
+    let (first, second) = msg.split_at(msg.len() / 2);
+    r.get_mut().write_all(first.as_bytes()).unwrap();
+    std::thread::sleep(Duration::from_millis(200));
+    let st = std::process::Command::new("kill")
+        .arg("-TERM")
+        .arg(srv.pid().to_string())
+        .status()
+        .unwrap();
+    assert!(st.success());
+    std::thread::sleep(Duration::from_millis(500));
+    // No new connections once shutting down.
+    let refused = TcpStream::connect(srv.addr("mx")).map_or(true, |c| {
+        let mut b = BufReader::new(c);
+        b.get_mut()
+            .set_read_timeout(Some(Duration::from_secs(5)))
+            .unwrap();
+        reply(&mut b).is_none()
+    });
+    assert!(refused, "a new connection was served during shutdown");
+    // The message being sent completes and is acknowledged, then the session says 421.
+    r.get_mut()
+        .write_all(format!("{second}.\r\n").as_bytes())
+        .unwrap();
+    assert_eq!(reply(&mut r), Some(250));
+    assert_eq!(reply(&mut r), Some(421));
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let status = loop {
+        if let Ok(Some(st)) = srv.child.try_wait() {
+            break st;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the server did not exit after SIGTERM"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(status.success(), "{status:?}: {}", srv.log_text());
+    let inbox = srv.messages("alice@localhost", "INBOX");
+    assert_eq!(inbox.len(), 1);
+    assert!(inbox[0].ends_with(&body("in-flight")));
+    assert!(srv.log_text().contains("SIGTERM: shutting down"));
+}

@@ -271,3 +271,28 @@ async fn greylisting_defers_then_accepts_and_spares_postmaster() {
     assert!(saved.contains("s@example.net bob@localhost"), "{saved}");
     srv.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn message_memory_budget_refuses_with_452() {
+    let mut srv = TestServer::start(&config("[limits]\nmessage_memory = \"2K\"\n"), USERS).await;
+    let (mut c, _, _) = RawSmtp::connect(srv.addr("mx")).await;
+    c.cmd("EHLO client.example").await;
+    let big = format!("Subject: big\r\n\r\n{}\r\n", "y".repeat(8000));
+    let (code, text) = c.mail("s@example.net", &["alice@localhost"], &big).await;
+    assert_eq!(code, 452, "{text}");
+    assert!(text.starts_with("4.3.1"), "{text}");
+    // The budget is given back: a small message fits.
+    assert_eq!(
+        c.mail(
+            "s@example.net",
+            &["alice@localhost"],
+            "Subject: small\r\n\r\nx\r\n"
+        )
+        .await
+        .0,
+        250
+    );
+    assert_eq!(srv.shared.message_memory.used(), 0);
+    assert_eq!(srv.messages("alice@localhost", "INBOX").len(), 1);
+    srv.stop().await;
+}

@@ -177,6 +177,9 @@ pub struct Limits {
     pub login_timeout: Dur,
     /// Quota of users that have none of their own (none: unlimited).
     pub default_quota: Option<ByteSize>,
+    /// Memory all messages being received over SMTP may use together; beyond it the
+    /// messages that do not fit are refused with `452 4.3.1` (the senders retry).
+    pub message_memory: ByteSize,
 }
 
 impl Default for Limits {
@@ -192,6 +195,7 @@ impl Default for Limits {
             imap_timeout: Dur(Duration::from_mins(30)),
             login_timeout: Dur(Duration::from_mins(1)),
             default_quota: None,
+            message_memory: ByteSize(512 << 20),
         }
     }
 }
@@ -821,6 +825,8 @@ imap_timeout = "30m"
 login_timeout = "1m"
 # Quota of users without one of their own. Omitted: unlimited.
 # default_quota = "1G"
+# Memory all messages being received may use together (more: 452, retry later).
+message_memory = "512M"
 
 [checks]
 # One DNS lookup may take this long; DNS trouble never stalls mail.

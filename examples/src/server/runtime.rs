@@ -63,6 +63,8 @@ pub struct Shared {
     /// The delivery agent (Sieve, Maildir).
     pub deliverer: Arc<Deliverer>,
     checks: RwLock<Arc<Checks>>,
+    /// Memory held by messages being received (`limits.message_memory`).
+    pub message_memory: Arc<MemoryBudget>,
     limiter: RwLock<Arc<ConnLimiter>>,
     sessions: AtomicU64,
 }
@@ -87,6 +89,7 @@ impl Shared {
             tracing::warn!(error = %e, "greylist state not loaded");
         }
         Ok(Arc::new(Self {
+            message_memory: Arc::new(MemoryBudget::new(cfg.limits.message_memory.0)),
             checks: RwLock::new(Arc::new(checks)),
             stores,
             deliverer,
@@ -118,6 +121,7 @@ impl Shared {
             tracing::warn!("listener changes take effect after a restart");
         }
         *self.limiter.write().unwrap_or_else(PoisonError::into_inner) = Arc::new(limiter_for(&cfg));
+        self.message_memory.set_limit(cfg.limits.message_memory.0);
         // New checks (resolver, greylist settings); the greylist table goes across through
         // its file.
         let old_checks = self.checks();
@@ -148,6 +152,53 @@ impl Shared {
     /// A new session id (`S` + counter), for the log lines of one connection.
     pub fn next_session_id(&self) -> u64 {
         self.sessions.fetch_add(1, Ordering::Relaxed) + 1
+    }
+}
+
+/// A shared byte budget: reservations succeed while the total stays within the limit.
+#[derive(Debug)]
+pub struct MemoryBudget {
+    used: AtomicU64,
+    limit: AtomicU64,
+}
+
+impl MemoryBudget {
+    /// A budget of `limit` bytes.
+    pub fn new(limit: u64) -> Self {
+        Self {
+            used: AtomicU64::new(0),
+            limit: AtomicU64::new(limit),
+        }
+    }
+
+    /// Changes the limit (reservations already made stay).
+    pub fn set_limit(&self, limit: u64) {
+        self.limit.store(limit, Ordering::Relaxed);
+    }
+
+    /// Reserves `n` bytes, or returns false (reserving nothing) if that would exceed the
+    /// limit.
+    pub fn try_reserve(&self, n: u64) -> bool {
+        let limit = self.limit.load(Ordering::Relaxed);
+        self.used
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |u| {
+                u.checked_add(n).filter(|&t| t <= limit)
+            })
+            .is_ok()
+    }
+
+    /// Gives back `n` reserved bytes.
+    pub fn release(&self, n: u64) {
+        let _ = self
+            .used
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |u| {
+                Some(u.saturating_sub(n))
+            });
+    }
+
+    /// Bytes reserved now.
+    pub fn used(&self) -> u64 {
+        self.used.load(Ordering::Relaxed)
     }
 }
 
@@ -501,6 +552,21 @@ mod tests {
             TcpStream::connect(addr).await.is_err(),
             "still accepting after shutdown"
         );
+    }
+
+    #[test]
+    fn memory_budget_reserves_and_releases() {
+        let b = MemoryBudget::new(100);
+        assert!(b.try_reserve(60));
+        assert!(!b.try_reserve(41));
+        assert!(b.try_reserve(40));
+        assert_eq!(b.used(), 100);
+        b.release(60);
+        assert!(b.try_reserve(50));
+        b.set_limit(10);
+        assert!(!b.try_reserve(1));
+        b.release(1000);
+        assert_eq!(b.used(), 0);
     }
 
     #[tokio::test]

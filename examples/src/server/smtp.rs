@@ -97,6 +97,10 @@ struct Host {
     spf: Option<mail_auth_core::spf::SpfOutput>,
     rcpts: Vec<Recipient>,
     data: Vec<u8>,
+    /// Bytes of `data` reserved in the shared message-memory budget.
+    reserved: u64,
+    /// The budget was exhausted during this message: it is refused at the end.
+    over_budget: bool,
     auth_user: Option<Address>,
     messages: u32,
     refused_rcpts: u32,
@@ -115,7 +119,15 @@ impl Host {
         self.sender = None;
         self.spf = None;
         self.rcpts.clear();
+        self.drop_data();
+    }
+
+    /// Forgets the message data and gives its memory back to the budget.
+    fn drop_data(&mut self) {
         self.data = Vec::new();
+        self.shared.message_memory.release(self.reserved);
+        self.reserved = 0;
+        self.over_budget = false;
     }
 
     fn postmaster(&self) -> String {
@@ -245,8 +257,18 @@ impl Host {
     }
 
     async fn on_end_of_data(&mut self, info: &SessionInfo) -> Verdict {
+        if self.over_budget {
+            tracing::warn!(session = self.session, client = %self.peer, "message refused: message memory budget exhausted (limits.message_memory)");
+            self.reset();
+            return Verdict::Reject(reply(
+                452,
+                (4, 3, 1),
+                "Insufficient system storage, try again later",
+            ));
+        }
         let started = self.started_tx;
         let data = std::mem::take(&mut self.data);
+        let reserved = std::mem::take(&mut self.reserved);
         let sender = self.sender.clone().unwrap_or_default();
         let now = SystemTime::now();
         let id = trace::new_id(now);
@@ -258,6 +280,9 @@ impl Host {
                 n.eq_ignore_ascii_case(b"authentication-results") && checks.is_forged_results(v)
             });
             let v = checks.evaluate(&message, self.spf.as_ref()).await;
+            if v.reject.is_some() || v.tempfail {
+                self.shared.message_memory.release(reserved);
+            }
             if let Some(why) = &v.reject {
                 tracing::info!(id = %id, client = %self.peer, from = %sender, checks = %v.summary, "message refused: {why}");
                 return Verdict::Reject(reply(550, (5, 7, 1), why));
@@ -338,6 +363,7 @@ impl Host {
         })
         .await
         .unwrap_or_default();
+        self.shared.message_memory.release(reserved);
         self.messages += 1;
         let delay = started.elapsed();
         let mut stored = 0;
@@ -499,6 +525,18 @@ impl SmtpHost for Host {
     }
 
     async fn message_data(&mut self, chunk: Vec<u8>) {
+        if self.over_budget {
+            return;
+        }
+        let n = chunk.len() as u64;
+        if !self.shared.message_memory.try_reserve(n) {
+            // Too many large messages at once: keep reading (the session must see the end
+            // of the data) but store nothing; the message is refused with 452.
+            self.drop_data();
+            self.over_budget = true;
+            return;
+        }
+        self.reserved += n;
         if self.data.is_empty() {
             self.data = chunk;
         } else {
@@ -510,7 +548,7 @@ impl SmtpHost for Host {
         match event {
             Event::TransactionReset => {
                 self.rcpts.clear();
-                self.data = Vec::new();
+                self.drop_data();
             }
             Event::Pregreet { .. }
             | Event::UnadvertisedPipelining
@@ -562,6 +600,8 @@ impl Service for Smtp {
                 spf: None,
                 rcpts: Vec::new(),
                 data: Vec::new(),
+                reserved: 0,
+                over_budget: false,
                 auth_user: None,
                 messages: 0,
                 refused_rcpts: 0,
@@ -577,6 +617,7 @@ impl Service for Smtp {
                 conn.shutdown,
             )
             .await;
+            host.drop_data();
             tracing::info!(
                 session = conn.id,
                 service = if mode == Mode::Mx { "mx" } else { "submission" },

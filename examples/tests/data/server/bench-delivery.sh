@@ -1,0 +1,116 @@
+#!/usr/bin/env bash
+# Delivery benchmark (reported, not asserted): messages/s from Postfix's smtp-source into a
+# Maildir, ours (mail-server MX, fsync before 250) against Postfix + Dovecot LMTP (Postfix
+# queue fsync, Dovecot mail_fsync = optimized), and the memory of idle IMAP connections.
+#
+#   source PEERS_DIR/peers.env    # peers started with .ci/peers/start-peers.sh
+#   examples/tests/data/server/bench-delivery.sh [MESSAGES] [SESSIONS] [SIZE] [IDLE]
+#
+# Needs the release binary (cargo build --release -p examples --bin mail-server; set
+# MAIL_SERVER to its path if CARGO_TARGET_DIR is not ./target). Each side delivers to a
+# user without a Sieve script. The clock runs from the first connection until the last
+# message is in the Maildir (for Postfix + Dovecot that includes the queue and LMTP).
+set -euo pipefail
+N=${1:-2000}
+SESSIONS=${2:-8}
+SIZE=${3:-4096}
+IDLE=${4:-2000}
+: "${PF_RELAY_PORT:?source peers.env first}" "${DC_HOME_BASE:?}" "${PEERS_BASE:=12000}"
+BIN=${MAIL_SERVER:-${CARGO_TARGET_DIR:-target}/release/mail-server}
+[[ -x $BIN ]] || { echo "no release binary at $BIN" >&2; exit 1; }
+PORT=$((PEERS_BASE + 640))
+IMAP_PORT=$((PEERS_BASE + 641))
+W=$(mktemp -d /tmp/mail-bench.XXXXXX)
+SERVER_PID=
+cleanup() { [[ -n $SERVER_PID ]] && kill "$SERVER_PID" 2>/dev/null; wait 2>/dev/null; rm -rf "$W"; }
+trap cleanup EXIT
+
+count() { # files in a Maildir's new/ and cur/
+  local n=0 d
+  for d in "$1/new" "$1/cur"; do [[ -d $d ]] && n=$((n + $(find "$d" -type f | wc -l))); done
+  echo $n
+}
+now() { date +%s.%N; }
+wait_for() { # DIR TARGET
+  local deadline=$(( $(date +%s) + 600 ))
+  while (( $(count "$1") < $2 )); do
+    (( $(date +%s) < deadline )) || { echo "timeout waiting for $2 messages in $1" >&2; exit 1; }
+    sleep 0.01
+  done
+}
+
+cat > "$W/mail-server.toml" <<CFG
+hostname = "mx.bench.test"
+domains = ["bench.test"]
+[listeners.mx]
+service = "mx"
+address = "127.0.0.1:$PORT"
+tls = "none"
+[listeners.imap]
+service = "imap"
+address = "127.0.0.1:$IMAP_PORT"
+tls = "none"
+[limits]
+max_connections = 5000
+exempt_networks = ["127.0.0.0/8"]
+[checks]
+spf = false
+dkim = false
+dmarc = false
+arc = false
+[log]
+level = "warn"
+CFG
+(cd "$W" && "$BIN" --config mail-server.toml user add bob@bench.test --password pw --scheme PLAIN >/dev/null)
+(cd "$W" && exec "$BIN" --config mail-server.toml >"$W/out.log" 2>"$W/err.log") &
+SERVER_PID=$!
+for _ in $(seq 100); do grep -q "^Stop with" "$W/out.log" 2>/dev/null && break; sleep 0.1; done
+OURS="$W/mail-data/users/bench.test/bob/Maildir"
+
+run() { # NAME HOST:PORT RCPT MAILDIR
+  local before start end n rate
+  before=$(count "$4")
+  start=$(now)
+  smtp-source -s "$SESSIONS" -m "$N" -l "$SIZE" -f bench@bench.test -t "$3" "$2"
+  wait_for "$4" $((before + N))
+  end=$(now)
+  rate=$(echo "$N / ($end - $start)" | bc -l)
+  printf '%-22s %6d messages of %d bytes, %2d sessions: %8.1f msg/s (%.2f s)\n' "$1" "$N" "$SIZE" "$SESSIONS" "$rate" "$(echo "$end - $start" | bc -l)"
+}
+
+run "mail-server" "127.0.0.1:$PORT" bob@bench.test "$OURS"
+run "postfix+dovecot-lmtp" "127.0.0.1:$PF_RELAY_PORT" bob@dc.test "$DC_HOME_BASE/bob/Maildir"
+
+# Memory of idle IMAP connections: RSS before and with IDLE connections open (greeted,
+# not logged in).
+rss() { awk '/VmRSS/ {print $2}' "/proc/$SERVER_PID/status"; }
+before=$(rss)
+python3 - "$IMAP_PORT" "$IDLE" "$SERVER_PID" "$before" <<'PY'
+import socket, sys, time
+port, n, pid, before = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3], int(sys.argv[4])
+socks = []
+for _ in range(n):
+    s = socket.create_connection(("127.0.0.1", port)); s.recv(1024); socks.append(s)
+time.sleep(1)
+rss = int([l for l in open(f"/proc/{pid}/status") if l.startswith("VmRSS")][0].split()[1])
+print(f"idle IMAP connections: {n}: RSS {before} KiB -> {rss} KiB = {(rss - before) / n:.1f} KiB each")
+PY
+
+# The same for Dovecot (its login processes hold unauthenticated connections).
+dovecot_rss() { ps -eo rss=,comm= | awk '$2 ~ /^(imap-login|imap|dovecot|anvil|log|config|auth|stats)$/ {s += $1} END {print s}'; }
+before=$(dovecot_rss)
+python3 - "${DC_IMAP_PORT:?}" "$IDLE" "$before" <<'PY'
+import socket, sys, time, subprocess
+port, n, before = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
+socks = []
+try:
+    for _ in range(n):
+        s = socket.create_connection(("127.0.0.1", port)); s.settimeout(5); s.recv(1024); socks.append(s)
+except Exception as e:
+    print(f"dovecot: stopped after {len(socks)} connections: {e}")
+time.sleep(1)
+out = subprocess.run(["ps", "-eo", "rss=,comm="], capture_output=True, text=True).stdout
+rss = sum(int(l.split()[0]) for l in out.splitlines() if l.split()[1] in ("imap-login", "imap", "dovecot", "anvil", "log", "config", "auth", "stats"))
+m = len(socks)
+print(f"dovecot idle IMAP connections: {m}: RSS {before} KiB -> {rss} KiB = {(rss - before) / max(m, 1):.1f} KiB each")
+PY
