@@ -1,6 +1,7 @@
 //! The server against real mail software on loopback (the peers `.ci/test` starts; see
 //! `.ci/peers/README.md`): swaks and python smtplib deliver; python imaplib and imapclient,
-//! mbsync and mutt read back; sieve-connect uploads a script that files mail; Postfix
+//! mbsync and mutt read back; sieve-connect and python sievelib upload scripts that file
+//! mail; Postfix
 //! relays to our MX and our MX refuses relaying; SPF/DKIM/DMARC against the test zone on
 //! Knot; Dovecot and our server serve the same Maildir.
 //!
@@ -749,4 +750,68 @@ async fn dovecot_and_our_server_share_a_maildir() {
             .any(|(u, _, f)| *u == dc_msg.0 && f.contains("\\Seen")),
         "{l_dc:?}"
     );
+}
+
+#[test]
+#[ignore = "interop: needs the peers started by .ci/test"]
+fn sievelib_uploads_a_script_that_files_mail() {
+    let srv = start();
+    let ca = cert(&srv);
+    let ms = port(&srv, "managesieve");
+    // python sievelib over STARTTLS (it verifies against the default store: SSL_CERT_FILE
+    // points it at our certificate): a bad script is refused with the server's error, a
+    // good one is checked, stored, read back, activated and listed.
+    let script = format!(
+        r#"
+from sievelib.managesieve import Client
+c = Client("localhost", {ms})
+assert c.connect("bob@sut.test", "bobpw", starttls=True, authmech="PLAIN"), c.errmsg
+assert "fileinto" in c.get_sieve_capabilities(), c.get_sieve_capabilities()
+assert not c.checkscript('require "nonexistent-extension"; keep;')
+print("refused:", c.errmsg)
+good = 'require ["fileinto", "mailbox"];\r\nif header :contains "subject" "[archive]" {{\r\n  fileinto :create "Archive";\r\n}}\r\n'
+assert c.checkscript(good), c.errmsg
+assert c.havespace("archive", len(good)), c.errmsg
+assert c.putscript("archive", good), c.errmsg
+assert c.getscript("archive").splitlines() == good.splitlines(), c.getscript("archive")
+assert c.setactive("archive"), c.errmsg
+active, others = c.listscripts()
+assert active == "archive", (active, others)
+assert c.renamescript("archive", "archive2"), c.errmsg
+active, others = c.listscripts()
+assert active == "archive2" and others == [], (active, others)
+c.logout()
+print("ok")
+"#
+    );
+    let (ok, out, err) = run_tool(
+        Command::new("python3")
+            .arg("-c")
+            .arg(&script)
+            .env("SSL_CERT_FILE", &ca),
+        "",
+        T,
+    );
+    assert!(ok && out.contains("ok"), "sievelib: {out}{err}");
+    assert!(out.contains("refused: "), "{out}");
+    let mx = port(&srv, "mx");
+    for s in ["[archive] old thread", "fresh news"] {
+        let (ok, out) = swaks(&[
+            "--server",
+            &format!("127.0.0.1:{mx}"),
+            "--from",
+            "list@example.net",
+            "--to",
+            "bob@sut.test",
+            "--header",
+            &format!("Subject: {s}"),
+        ]);
+        assert!(ok, "{out}");
+    }
+    let archive = srv.messages("bob@sut.test", "Archive");
+    assert_eq!(archive.len(), 1);
+    assert!(archive[0].contains("Subject: [archive] old thread"));
+    let inbox = srv.messages("bob@sut.test", "INBOX");
+    assert_eq!(inbox.len(), 1);
+    assert!(inbox[0].contains("Subject: fresh news"));
 }
