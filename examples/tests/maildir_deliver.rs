@@ -39,7 +39,12 @@ fn deliver(args: &[&str], stdin: &[u8]) -> Output {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    c.stdin.take().unwrap().write_all(stdin).unwrap();
+    // The tool may exit (usage error, unusable path) before it reads its input.
+    match c.stdin.take().unwrap().write_all(stdin) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => {}
+        Err(e) => panic!("writing to deliver: {e}"),
+    }
     c.wait_with_output().unwrap()
 }
 
