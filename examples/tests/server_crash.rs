@@ -184,7 +184,17 @@ fn sigterm_lets_the_message_in_flight_finish() {
         .status()
         .unwrap();
     assert!(st.success());
-    std::thread::sleep(Duration::from_millis(500));
+    // Once the signal is taken (the log says so), the listeners close at once.
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while !srv.log_text().contains("SIGTERM: shutting down") {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "SIGTERM not taken: {}",
+            srv.log_text()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    std::thread::sleep(Duration::from_millis(300));
     // No new connections once shutting down.
     let refused = TcpStream::connect(srv.addr("mx")).map_or(true, |c| {
         let mut b = BufReader::new(c);

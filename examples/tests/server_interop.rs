@@ -1,9 +1,8 @@
 //! The server against real mail software on loopback (the peers `.ci/test` starts; see
 //! `.ci/peers/README.md`): swaks and python smtplib deliver; python imaplib and imapclient,
 //! mbsync and mutt read back; sieve-connect and python sievelib upload scripts that file
-//! mail; Postfix
-//! relays to our MX and our MX refuses relaying; SPF/DKIM/DMARC against the test zone on
-//! Knot; Dovecot and our server serve the same Maildir.
+//! mail; Postfix relays to our MX and our MX refuses relaying; SPF/DKIM/DMARC against the
+//! test zone on Knot; Dovecot and our server serve the same Maildir.
 //!
 //! Every test reads its ports and paths from the environment (`peers.env`) and fails when
 //! they are missing.
