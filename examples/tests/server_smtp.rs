@@ -294,5 +294,30 @@ async fn message_memory_budget_refuses_with_452() {
     );
     assert_eq!(srv.shared.message_memory.used(), 0);
     assert_eq!(srv.messages("alice@localhost", "INBOX").len(), 1);
+    // A client that goes away in the middle of its data gives the memory back too.
+    let (mut d, _, _) = RawSmtp::connect(srv.addr("mx")).await;
+    d.cmd("EHLO client.example").await;
+    assert_eq!(d.cmd("MAIL FROM:<s@example.net>").await.0, 250);
+    assert_eq!(d.cmd("RCPT TO:<alice@localhost>").await.0, 250);
+    assert_eq!(d.cmd("DATA").await.0, 354);
+    d.send(format!("Subject: cut\r\n\r\n{}\r\n", "z".repeat(1000)).as_bytes())
+        .await;
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while srv.shared.message_memory.used() == 0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the data never arrived"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    drop(d);
+    while srv.shared.message_memory.used() != 0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "memory not given back after a disconnect"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(srv.messages("alice@localhost", "INBOX").len(), 1);
     srv.stop().await;
 }

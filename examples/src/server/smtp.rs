@@ -268,7 +268,11 @@ impl Host {
         }
         let started = self.started_tx;
         let data = std::mem::take(&mut self.data);
-        let reserved = std::mem::take(&mut self.reserved);
+        // Given back to the budget when this returns, or if it is cancelled.
+        let _reserved = Reservation {
+            budget: Arc::clone(&self.shared.message_memory),
+            bytes: std::mem::take(&mut self.reserved),
+        };
         let sender = self.sender.clone().unwrap_or_default();
         let now = SystemTime::now();
         let id = trace::new_id(now);
@@ -280,9 +284,6 @@ impl Host {
                 n.eq_ignore_ascii_case(b"authentication-results") && checks.is_forged_results(v)
             });
             let v = checks.evaluate(&message, self.spf.as_ref()).await;
-            if v.reject.is_some() || v.tempfail {
-                self.shared.message_memory.release(reserved);
-            }
             if let Some(why) = &v.reject {
                 tracing::info!(id = %id, client = %self.peer, from = %sender, checks = %v.summary, "message refused: {why}");
                 return Verdict::Reject(reply(550, (5, 7, 1), why));
@@ -363,7 +364,6 @@ impl Host {
         })
         .await
         .unwrap_or_default();
-        self.shared.message_memory.release(reserved);
         self.messages += 1;
         let delay = started.elapsed();
         let mut stored = 0;
@@ -438,6 +438,25 @@ impl Host {
         );
         self.reset();
         verdict
+    }
+}
+
+impl Drop for Host {
+    /// A session cut short (cancelled, panicked) still gives its message memory back.
+    fn drop(&mut self) {
+        self.drop_data();
+    }
+}
+
+/// Bytes of the message-memory budget held by a message, given back on drop.
+struct Reservation {
+    budget: Arc<super::runtime::MemoryBudget>,
+    bytes: u64,
+}
+
+impl Drop for Reservation {
+    fn drop(&mut self) {
+        self.budget.release(self.bytes);
     }
 }
 
