@@ -30,6 +30,7 @@ use crate::deliver::{self, Delivered, Target};
 use crate::error::{Error, IoContext, Result};
 use crate::flags::{FlagSet, StoreOp};
 use crate::fsutil::{self, Stamp};
+use crate::index::{BaseIndex, FastState, base_of};
 use crate::keywords::Keywords;
 use crate::lock::{DotLock, LockTimes};
 use crate::modseq::{self, ModseqLog};
@@ -61,13 +62,24 @@ pub(crate) struct Shared {
 #[derive(Clone, Debug)]
 pub(crate) struct Msg {
     pub(crate) uid: u32,
-    pub(crate) base: Box<str>,
+    /// The length of the base (the name before the info separator) within `file`; the
+    /// base never changes when flags do.
+    base_len: u32,
     pub(crate) file: Box<str>,
     pub(crate) in_new: bool,
     pub(crate) flags: Flags,
     pub(crate) modseq: u64,
     pub(crate) size: Option<u64>,
     pub(crate) vsize: Option<u64>,
+}
+
+impl Msg {
+    /// The base of the file name, which identifies the message.
+    pub(crate) fn base(&self) -> &str {
+        self.file
+            .get(..self.base_len as usize)
+            .unwrap_or(&self.file)
+    }
 }
 
 #[derive(Debug, Default)]
@@ -77,7 +89,8 @@ pub(crate) struct State {
     uidlist: Option<UidList>,
     uidlist_stamp: Option<Stamp>,
     uidlist_read: u64,
-    by_base: HashMap<Box<str>, u32>,
+    /// Base name → position in `uidlist.records`.
+    by_base: BaseIndex,
     pub(crate) msgs: Vec<Msg>,
     new_stamp: Option<Stamp>,
     cur_stamp: Option<Stamp>,
@@ -651,41 +664,57 @@ impl Folder {
         }
         let scan_new = !st.loaded || st.new_dirty || new_stamp != st.new_stamp;
         let mut scan_cur = !st.loaded || st.cur_dirty || cur_stamp != st.cur_stamp;
-        let mut present: HashMap<Box<str>, (Box<str>, bool)> = HashMap::new();
+        let sep = opts.separator;
+        // The listing: file names of new/ first, then of cur/, each with its place.
+        let mut listing: Vec<(String, bool)> = Vec::new();
         if scan_new {
-            self.list(&dir.join("new"), true, &mut present)?;
+            Self::list(&dir.join("new"), true, &mut listing)?;
             report.dirs_listed += 1;
         }
-        if scan_cur {
-            self.list(&dir.join("cur"), false, &mut present)?;
-            report.dirs_listed += 1;
-        }
-        // A message that left the listed directory may have moved into the other one.
-        if scan_new
-            && !scan_cur
-            && st
+        // A message that left new/ may have moved into cur/: list cur/ too.
+        if scan_new && !scan_cur && st.msgs.iter().any(|m| m.in_new) {
+            let bases: std::collections::HashSet<&str, FastState> =
+                listing.iter().map(|(f, _)| base_of(f, sep)).collect();
+            scan_cur = st
                 .msgs
                 .iter()
-                .any(|m| m.in_new && !present.contains_key(&m.base))
-        {
-            self.list(&dir.join("cur"), false, &mut present)?;
+                .any(|m| m.in_new && !bases.contains(m.base()));
+        }
+        if scan_cur {
+            Self::list(&dir.join("cur"), false, &mut listing)?;
             report.dirs_listed += 1;
-            scan_cur = true;
         }
         let scanned = |in_new: bool| if in_new { scan_new } else { scan_cur };
-        let sep = opts.separator;
+        // base → position in the listing; keys borrowed from the listing.
+        let mut present: HashMap<&str, usize, FastState> =
+            HashMap::with_capacity_and_hasher(listing.len(), FastState::new());
+        for (i, (f, in_new)) in listing.iter().enumerate() {
+            match present.entry(base_of(f, sep)) {
+                std::collections::hash_map::Entry::Vacant(v) => {
+                    v.insert(i);
+                }
+                // The same base in new/ and cur/ (a copy left by a crashed mover): cur/
+                // wins. Twice in one directory: the first one listed stays.
+                std::collections::hash_map::Entry::Occupied(mut o) => {
+                    if listing[*o.get()].1 && !in_new {
+                        o.insert(i);
+                    }
+                }
+            }
+        }
         let mut gone = Vec::new();
         let mut log = String::new();
         for m in &mut st.msgs {
-            if let Some((file, in_new)) = present.remove(&m.base) {
-                if *file != *m.file || in_new != m.in_new {
-                    let n = MessageName::parse(&file, sep);
+            if let Some(i) = present.remove(m.base()) {
+                let (file, in_new) = (&listing[i].0, listing[i].1);
+                if **file != *m.file || in_new != m.in_new {
+                    let n = MessageName::parse(file, sep);
                     let flags = if n.info() == Info::Flags {
                         n.flags().clone()
                     } else {
                         Flags::new()
                     };
-                    m.file = file;
+                    m.file = file.as_str().into();
                     m.in_new = in_new;
                     if flags != m.flags {
                         m.flags = flags;
@@ -696,14 +725,16 @@ impl Folder {
                 gone.push(m.uid);
             }
         }
+        // Files no message of ours points to: known to the uidlist, or new.
+        let mut rest: Vec<usize> = present.into_values().collect();
+        rest.sort_unstable();
         Self::drop_msgs(st, &gone, &mut log);
         report.expunged.extend(&gone);
-        // Files no message of ours points to: known to the uidlist, or new.
-        let files: Vec<(String, bool)> = present
-            .into_values()
-            .map(|(f, n)| (f.into_string(), n))
-            .collect();
-        if !files.is_empty() {
+        if !rest.is_empty() {
+            let files: Vec<(String, bool)> = rest
+                .into_iter()
+                .map(|i| (std::mem::take(&mut listing[i].0), listing[i].1))
+                .collect();
             report.new_uids = self.register_inner(st, files, &mut log)?;
         }
         // Flag changes: the modseq another process of ours recorded for exactly these
@@ -764,34 +795,23 @@ impl Folder {
         Ok(())
     }
 
-    /// Lists one directory into `present` (base → (file, in_new)).
-    fn list(
-        &self,
-        dir: &Path,
-        in_new: bool,
-        present: &mut HashMap<Box<str>, (Box<str>, bool)>,
-    ) -> Result<()> {
-        let sep = self.shared.opts.separator;
+    /// Lists one directory's message files into `out` (name, in_new).
+    fn list(dir: &Path, in_new: bool, out: &mut Vec<(String, bool)>) -> Result<()> {
         for e in fs::read_dir(dir).ctx("list", dir)? {
             let e = e.ctx("list", dir)?;
-            let name = e.file_name();
             // Names that are not UTF-8 cannot be written into dovecot-uidlist as we keep
             // it; they are left alone (never deleted, never shown).
-            let Some(name) = name.to_str() else { continue };
+            let Ok(name) = e.file_name().into_string() else {
+                continue;
+            };
             if name.starts_with('.') {
                 continue;
             }
+            // The directory entry's type, without a stat where the file system reports it.
             if e.file_type().is_ok_and(|t| t.is_dir()) {
                 continue;
             }
-            // The base: everything before the info separator (as `MessageName::base`),
-            // without parsing flags and sizes here, for 100,000-file listings.
-            let base = name.rfind(sep).map_or(name, |i| &name[..i]);
-            // The same base in new/ and cur/ (a copy left by a crashed mover): cur wins.
-            if in_new && present.contains_key(base) {
-                continue;
-            }
-            present.insert(base.into(), (name.into(), in_new));
+            out.push((name, in_new));
         }
         Ok(())
     }
@@ -815,52 +835,71 @@ impl Folder {
     ) -> Result<Vec<u32>> {
         let sep = self.shared.opts.separator;
         let mut out = vec![0u32; files.len()];
-        let mut fresh: Vec<(usize, (u64, u64), &str)> = Vec::new();
-        for (i, (file, _)) in files.iter().enumerate() {
-            let base = MessageName::parse(file, sep).base();
-            match st.by_base.get(base) {
-                // Assigned by another process. Not if it is live (a second file with the
-                // same base) or was reported expunged (a file restored from a backup):
-                // UIDs are never reused.
-                Some(&uid)
-                    if find(&st.msgs, uid).is_none() && !st.modseq.expunged.contains_key(&uid) =>
-                {
-                    out[i] = uid;
+        let mut fresh: Vec<(usize, (u64, u64))> = Vec::new();
+        {
+            let records = st.uidlist.as_ref().map_or(&[][..], |l| &l.records[..]);
+            for (i, (file, _)) in files.iter().enumerate() {
+                let base = base_of(file, sep);
+                match st.by_base.get(records, sep, base).map(|r| records[r].uid) {
+                    // Assigned by another process. Not if it is live (a second file with
+                    // the same base) or was reported expunged (a file restored from a
+                    // backup): UIDs are never reused.
+                    Some(uid)
+                        if find(&st.msgs, uid).is_none()
+                            && !st.modseq.expunged.contains_key(&uid) =>
+                    {
+                        out[i] = uid;
+                    }
+                    _ => fresh.push((i, arrival_key(base))),
                 }
-                _ => fresh.push((i, arrival_key(base), file)),
             }
         }
-        fresh.sort_by(|a, b| a.1.cmp(&b.1).then_with(|| a.2.cmp(b.2)));
+        // Two files given the same UID (the same base twice): only the first is new.
+        if files.len() > 1 {
+            let mut seen: std::collections::HashSet<u32, FastState> =
+                std::collections::HashSet::with_capacity_and_hasher(files.len(), FastState::new());
+            for i in 0..files.len() {
+                if out[i] != 0 && !seen.insert(out[i]) {
+                    out[i] = 0;
+                    fresh.push((i, arrival_key(base_of(&files[i].0, sep))));
+                }
+            }
+        }
+        fresh.sort_by(|a, b| {
+            a.1.cmp(&b.1)
+                .then_with(|| files[a.0].0.as_str().cmp(files[b.0].0.as_str()))
+        });
         if !fresh.is_empty() {
             self.uidlist_mut(st)?;
             let list = st.uidlist.as_mut().expect("created above");
             let mut text = String::new();
-            let mut new_bases = Vec::new();
-            for (next, (i, _, file)) in (list.next_uid()..).zip(fresh.iter()) {
+            let first = list.records.len();
+            for (next, (i, _)) in (list.next_uid()..).zip(fresh.iter()) {
                 if next == u32::MAX {
                     return Err(Error::Corrupt {
                         path: self.uidlist_path(),
                         reason: "UIDs exhausted; the folder needs a new UIDVALIDITY".into(),
                     });
                 }
-                let base = MessageName::parse(file, sep).base().to_owned();
                 let rec = Record {
                     uid: next,
                     ext: Vec::new(),
-                    filename: base.clone(),
+                    filename: base_of(&files[*i].0, sep).to_owned(),
                 };
                 rec.write_line(&mut text);
                 list.records.push(rec);
-                new_bases.push((base, next));
                 out[*i] = next;
             }
-            for (b, u) in new_bases {
-                st.by_base.insert(b.into(), u);
+            for r in first..list.records.len() {
+                st.by_base.insert(&list.records, sep, r);
             }
             self.append_uidlist(st, &text)?;
         }
+        // Names parsed in listing order (the strings were allocated in that order), then
+        // sorted by UID, so that the modseq lookups walk the log in order.
+        let first_new = st.msgs.len();
+        st.msgs.reserve(files.len());
         for (i, (file, in_new)) in files.into_iter().enumerate() {
-            let uid = out[i];
             let n = MessageName::parse(&file, sep);
             let flags = if n.info() == Info::Flags {
                 n.flags().clone()
@@ -868,29 +907,34 @@ impl Folder {
                 Flags::new()
             };
             let (size, vsize) = (n.size(), n.vsize());
-            let base: Box<str> = n.base().into();
-            let fs_ = flags.to_string();
+            let base_len = u32::try_from(n.base().len()).unwrap_or(u32::MAX);
+            st.msgs.push(Msg {
+                uid: out[i],
+                base_len,
+                file: file.into_boxed_str(),
+                in_new,
+                flags,
+                modseq: 0,
+                size,
+                vsize,
+            });
+        }
+        st.msgs[first_new..].sort_unstable_by_key(|m| m.uid);
+        let mut fs_ = String::new();
+        for m in &mut st.msgs[first_new..] {
+            fs_.clear();
+            let _ = write!(fs_, "{}", m.flags);
             // Known to the modseq log with these flags (a restart): keep its modseq.
-            let ms = match st.modseq.messages.get(&uid) {
+            m.modseq = match st.modseq.messages.get(&m.uid) {
                 Some((ms, f)) if *f == fs_ => *ms,
                 _ => {
                     st.modseq.highest += 1;
                     let ms = st.modseq.highest;
-                    log.push_str(&ModseqLog::set_line(uid, ms, &fs_));
-                    st.modseq.set(uid, ms, &fs_);
+                    log.push_str(&ModseqLog::set_line(m.uid, ms, &fs_));
+                    st.modseq.set(m.uid, ms, &fs_);
                     ms
                 }
             };
-            st.msgs.push(Msg {
-                uid,
-                base,
-                file: file.into(),
-                in_new,
-                flags,
-                modseq: ms,
-                size,
-                vsize,
-            });
         }
         if st.msgs.windows(2).any(|w| w[0].uid >= w[1].uid) {
             st.msgs.sort_by_key(|m| m.uid);
@@ -1010,9 +1054,9 @@ impl Folder {
             f.read_to_end(&mut tail).ctx("read", &path)?;
             let before = list.records.len();
             if let Ok(used) = list.parse_appended(&tail, 0) {
-                for r in &list.records[before..] {
-                    let base = MessageName::parse(&r.filename, self.shared.opts.separator).base();
-                    st.by_base.insert(base.into(), r.uid);
+                for r in before..list.records.len() {
+                    st.by_base
+                        .insert(&list.records, self.shared.opts.separator, r);
                 }
                 st.uidlist_read += used as u64;
                 st.uidlist_stamp = Some(stamp);
@@ -1026,18 +1070,8 @@ impl Folder {
                     Self::reset_for_validity(st, list.uid_validity);
                 }
                 st.uid_validity = list.uid_validity;
-                st.by_base = list
-                    .records
-                    .iter()
-                    .map(|r| {
-                        (
-                            MessageName::parse(&r.filename, self.shared.opts.separator)
-                                .base()
-                                .into(),
-                            r.uid,
-                        )
-                    })
-                    .collect();
+                st.by_base
+                    .rebuild(&list.records, self.shared.opts.separator);
                 st.uidlist_read = data.len() as u64;
                 st.uidlist = Some(list);
                 st.uidlist_stamp = Some(stamp);
@@ -1217,11 +1251,13 @@ impl Folder {
             let next = list.next_uid();
             list.records.retain_mut(|r| match live.get(&r.uid) {
                 Some(m) => {
-                    r.filename = m.base.to_string();
+                    r.filename = m.base().to_string();
                     true
                 }
                 None => false,
             });
+            st.by_base
+                .rebuild(&list.records, self.shared.opts.separator);
             list.header_next_uid = next;
             list.version = 3;
             let data = list.serialize();

@@ -101,6 +101,7 @@ pub mod error;
 pub mod flags;
 pub mod folder;
 mod fsutil;
+mod index;
 pub mod keywords;
 pub mod lock;
 pub mod modseq;

@@ -157,6 +157,16 @@ impl Flags {
 impl fmt::Display for Flags {
     /// Writes every character in ASCII order, as the Maildir specification requires.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.other.is_empty() {
+            // Upper-case standard letters sort before lower-case keyword letters.
+            for c in self.iter().map(Flag::letter) {
+                fmt::Write::write_char(f, c)?;
+            }
+            for i in self.keywords() {
+                fmt::Write::write_char(f, char::from(b'a' + i))?;
+            }
+            return Ok(());
+        }
         let mut chars: Vec<char> = self.iter().map(Flag::letter).collect();
         chars.extend(self.keywords().map(|i| char::from(b'a' + i)));
         chars.extend_from_slice(&self.other);
@@ -193,10 +203,8 @@ pub enum Info<'a> {
 impl<'a> MessageName<'a> {
     /// Parses `name` with info separator `sep` (`:` on Unix).
     pub fn parse(name: &'a str, sep: char) -> Self {
-        let (base, info_str) = match name.rfind(sep) {
-            Some(i) => (&name[..i], Some(&name[i + sep.len_utf8()..])),
-            None => (name, None),
-        };
+        let base = crate::index::base_of(name, sep);
+        let info_str = (base.len() < name.len()).then(|| &name[base.len() + sep.len_utf8()..]);
         let (info, flags) = match info_str {
             None => (Info::None, Flags::new()),
             Some(s) => match s.strip_prefix("2,") {
