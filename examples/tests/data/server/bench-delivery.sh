@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # Delivery benchmark (reported, not asserted): messages/s from Postfix's smtp-source into a
 # Maildir, ours (mail-server MX, fsync before 250) against Postfix + Dovecot LMTP (Postfix
-# queue fsync, Dovecot mail_fsync = optimized), and the memory of idle IMAP connections.
+# queue fsync, Dovecot mail_fsync = optimized) and against Dovecot LMTP alone (smtp-source
+# -L: one hop, as ours), and the memory of idle IMAP connections.
 #
 #   source PEERS_DIR/peers.env    # peers started with .ci/peers/start-peers.sh
-#   examples/tests/data/server/bench-delivery.sh [MESSAGES] [SESSIONS] [SIZE] [IDLE]
+#   [DC_IDLE=200] examples/tests/data/server/bench-delivery.sh [MESSAGES] [SESSIONS] [SIZE] [IDLE]
 #
 # Needs the release binary (cargo build --release -p examples --bin mail-server; set
 # MAIL_SERVER to its path if CARGO_TARGET_DIR is not ./target). Each side delivers to a
@@ -18,8 +19,8 @@ IDLE=${4:-2000}
 : "${PF_RELAY_PORT:?source peers.env first}" "${DC_HOME_BASE:?}" "${PEERS_BASE:=12000}"
 BIN=${MAIL_SERVER:-${CARGO_TARGET_DIR:-target}/release/mail-server}
 [[ -x $BIN ]] || { echo "no release binary at $BIN" >&2; exit 1; }
-PORT=$((PEERS_BASE + 640))
-IMAP_PORT=$((PEERS_BASE + 641))
+PORT=${BENCH_PORT:-$((PEERS_BASE + 640))}
+IMAP_PORT=$((PORT + 1))
 W=$(mktemp -d /tmp/mail-bench.XXXXXX)
 SERVER_PID=
 cleanup() { [[ -n $SERVER_PID ]] && kill "$SERVER_PID" 2>/dev/null; wait 2>/dev/null; rm -rf "$W"; }
@@ -71,7 +72,7 @@ run() { # NAME HOST:PORT RCPT MAILDIR
   local before start end n rate
   before=$(count "$4")
   start=$(now)
-  smtp-source -s "$SESSIONS" -m "$N" -l "$SIZE" -f bench@bench.test -t "$3" "$2"
+  smtp-source ${LMTP:+-L} -s "$SESSIONS" -m "$N" -l "$SIZE" -f bench@bench.test -t "$3" "$2"
   wait_for "$4" $((before + N))
   end=$(now)
   rate=$(echo "$N / ($end - $start)" | bc -l)
@@ -80,6 +81,8 @@ run() { # NAME HOST:PORT RCPT MAILDIR
 
 run "mail-server" "127.0.0.1:$PORT" bob@bench.test "$OURS"
 run "postfix+dovecot-lmtp" "127.0.0.1:$PF_RELAY_PORT" bob@dc.test "$DC_HOME_BASE/bob/Maildir"
+# One hop, like ours: smtp-source speaking LMTP straight to Dovecot (no Postfix queue).
+LMTP=1 run "dovecot-lmtp (direct)" "127.0.0.1:${DC_LMTP_PORT:?}" bob@dc.test "$DC_HOME_BASE/bob/Maildir"
 
 # Memory of idle IMAP connections: RSS before and with IDLE connections open (greeted,
 # not logged in).
@@ -94,14 +97,32 @@ for _ in range(n):
 time.sleep(1)
 rss = int([l for l in open(f"/proc/{pid}/status") if l.startswith("VmRSS")][0].split()[1])
 print(f"idle IMAP connections: {n}: RSS {before} KiB -> {rss} KiB = {(rss - before) / n:.1f} KiB each")
+pss = int([l for l in open(f"/proc/{pid}/smaps_rollup") if l.startswith("Pss:")][0].split()[1])
+print(f"  (mail-server is one process: PSS {pss} KiB with the connections open)")
 PY
 
-# The same for Dovecot (its login processes hold unauthenticated connections).
-dovecot_rss() { ps -eo rss=,comm= | awk '$2 ~ /^(imap-login|imap|dovecot|anvil|log|config|auth|stats)$/ {s += $1} END {print s}'; }
-before=$(dovecot_rss)
-python3 - "${DC_IMAP_PORT:?}" "$IDLE" "$before" <<'PY'
-import socket, sys, time, subprocess
-port, n, before = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
+# The same for Dovecot, whose login processes hold unauthenticated connections (one process
+# per connection in its default high-security mode, so fewer connections: DC_IDLE). Memory
+# as PSS (shared pages divided among the processes that map them), summed over Dovecot's
+# processes; RSS would count the shared libraries once per process.
+DC_IDLE=${DC_IDLE:-200}
+python3 - "${DC_IMAP_PORT:?}" "$DC_IDLE" <<'PY'
+import os, socket, sys, time
+port, n = int(sys.argv[1]), int(sys.argv[2])
+NAMES = {"imap-login", "imap", "dovecot", "anvil", "log", "config", "auth", "stats"}
+def pss():
+    total = 0
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            if open(f"/proc/{pid}/comm").read().strip() not in NAMES:
+                continue
+            for l in open(f"/proc/{pid}/smaps_rollup"):
+                if l.startswith("Pss:"):
+                    total += int(l.split()[1])
+        except OSError:
+            pass
+    return total
+before = pss()
 socks = []
 try:
     for _ in range(n):
@@ -109,8 +130,7 @@ try:
 except Exception as e:
     print(f"dovecot: stopped after {len(socks)} connections: {e}")
 time.sleep(1)
-out = subprocess.run(["ps", "-eo", "rss=,comm="], capture_output=True, text=True).stdout
-rss = sum(int(l.split()[0]) for l in out.splitlines() if l.split()[1] in ("imap-login", "imap", "dovecot", "anvil", "log", "config", "auth", "stats"))
+after = pss()
 m = len(socks)
-print(f"dovecot idle IMAP connections: {m}: RSS {before} KiB -> {rss} KiB = {(rss - before) / max(m, 1):.1f} KiB each")
+print(f"dovecot idle IMAP connections: {m}: PSS {before} KiB -> {after} KiB = {(after - before) / max(m, 1):.1f} KiB each")
 PY
