@@ -1282,14 +1282,13 @@ impl ServerSession {
                 self.outputs.push_back(Output::Event(Event::MessageTooBig));
             }
         }
+        // A zero-size chunk (`BDAT 0 LAST`) completes in the next step of `process`; it
+        // must not be stepped from here, where the line's input buffer is on loan.
         self.state = State::Bdat {
             remaining: size,
             last,
             error,
         };
-        if size == 0 {
-            self.bdat_step();
-        }
     }
 
     fn bdat_step(&mut self) -> bool {

@@ -306,6 +306,42 @@ fn bdat_chunks_and_binarymime() {
     assert!(!run.closed, "QUIT inside the chunk must not be executed");
 }
 
+/// Regression: `BDAT 0 LAST` (RFC 3030 §2, the empty last chunk) panicked on a subtraction
+/// overflow (found by the interop test against `smtp-sink`): the zero-size chunk was stepped
+/// while the command line's input buffer was taken. With and without a transaction, with
+/// and without commands after it, fed every way.
+#[test]
+fn bdat_zero_size_chunks() {
+    let input =
+        b"EHLO x\r\nMAIL FROM:<a@b.c>\r\nRCPT TO:<d@e.f>\r\nBDAT 3\r\nabcBDAT 0 LAST\r\nNOOP\r\n";
+    let run = feed_all_ways(&mx(), input, accept_all);
+    assert_eq!(codes(&run.sent), [220, 250, 250, 250, 250, 250, 250]);
+    assert_eq!(run.message, b"abc");
+    // An empty message in one chunk; then BDAT 0 (not last) and BDAT 0 LAST outside a
+    // transaction: 503 each, the session goes on.
+    let input = b"EHLO x\r\nMAIL FROM:<>\r\nRCPT TO:<d@e.f>\r\nBDAT 0 LAST\r\nBDAT 0\r\nBDAT 0 LAST\r\nMAIL FROM:<>\r\nRCPT TO:<d@e.f>\r\nBDAT 0\r\nBDAT 0 LAST\r\nQUIT\r\n";
+    let run = feed_all_ways(&mx(), input, accept_all);
+    assert_eq!(
+        codes(&run.sent),
+        [220, 250, 250, 250, 250, 503, 503, 250, 250, 250, 250, 221]
+    );
+    assert!(run.message.is_empty());
+    assert_eq!(
+        run.decisions
+            .iter()
+            .filter(|d| d.starts_with("EndOfData"))
+            .count(),
+        2
+    );
+    // The last line of the input: nothing after it in the buffer.
+    let run = feed(
+        &mut session(mx()),
+        b"EHLO x\r\nMAIL FROM:<>\r\nRCPT TO:<d@e.f>\r\nBDAT 0 LAST\r\n",
+        accept_all,
+    );
+    assert_eq!(codes(&run.sent), [220, 250, 250, 250, 250]);
+}
+
 #[test]
 fn smuggling_endings_never_end_data() {
     // Each smuggling ending, whole and split at every byte, under every policy: the
