@@ -235,6 +235,80 @@ pub(crate) fn header_addresses(raw: &[u8], out: &mut Vec<String>) {
     }
 }
 
+/// An SMTP path (RFC 5321 §4.1.2 `Reverse-path` / `Forward-path`) as a host passes it for
+/// the envelope: `<mailbox>` or a bare `mailbox`, optionally with an obsolete source route
+/// (`<@a.example,@b.example:user@c.example>`, ignored as §4.1.2 allows), or the null path
+/// (`""` or `<>`, returned as `""`). A mailbox without a domain (`<MAILER-DAEMON>`) is
+/// accepted, as mail systems produce it. The local part is a dot-string (stray dots allowed,
+/// as Pigeonhole does for Japanese mobile addresses) or a quoted string; non-ASCII is allowed
+/// (RFC 6531). Returns the mailbox without brackets or route; `None` when the text is not a
+/// path.
+pub(crate) fn parse_smtp_path(s: &str) -> Option<String> {
+    if s.is_empty() || s == "<>" {
+        return Some(String::new());
+    }
+    let inner = if let Some(rest) = s.strip_prefix('<') {
+        rest.strip_suffix('>')?
+    } else {
+        s
+    };
+    if inner.is_empty() || inner.contains(['<', '>']) {
+        return None;
+    }
+    let mailbox = if inner.starts_with('@') {
+        let (route, mailbox) = inner.split_once(':')?;
+        for hop in route.split(',') {
+            if !is_path_domain(hop.strip_prefix('@')?) {
+                return None;
+            }
+        }
+        mailbox
+    } else {
+        inner
+    };
+    let b = mailbox.as_bytes();
+    // The local part: a quoted string, or atext and dots.
+    let local_end = if b.first() == Some(&b'"') {
+        let mut i = 1;
+        loop {
+            match b.get(i)? {
+                b'\\' => i += 2,
+                b'"' => break i + 1,
+                _ => i += 1,
+            }
+        }
+    } else {
+        b.iter()
+            .position(|&c| !(is_atext(c) || c == b'.' || c >= 0x80))
+            .unwrap_or(b.len())
+    };
+    if local_end == 0 {
+        return None;
+    }
+    match b.get(local_end) {
+        None => Some(mailbox.to_string()),
+        Some(b'@') if is_path_domain(&mailbox[local_end + 1..]) => Some(mailbox.to_string()),
+        Some(_) => None,
+    }
+}
+
+/// A domain in a path: dot-separated non-empty labels of letters, digits, `-` and `_`
+/// (seen in the wild) or non-ASCII (RFC 6531), or an address literal `[...]`.
+fn is_path_domain(d: &str) -> bool {
+    if let Some(lit) = d.strip_prefix('[') {
+        return lit
+            .strip_suffix(']')
+            .is_some_and(|l| !l.is_empty() && !l.contains(['[', ']', '\\']));
+    }
+    !d.is_empty()
+        && d.split('.').all(|label| {
+            !label.is_empty()
+                && label
+                    .bytes()
+                    .all(|c| c.is_ascii_alphanumeric() || c == b'-' || c == b'_' || c >= 0x80)
+        })
+}
+
 /// The part of an address a test compares (RFC 5228 §2.7.4, RFC 5233 §4).
 /// `None` when the part does not exist (`:detail` without a separator, or a part of an
 /// address without `@`, other than `:all` and `:localpart`).
@@ -308,6 +382,37 @@ mod tests {
             Some("stephan@example.org")
         );
         assert_eq!(p("not an address"), None);
+    }
+
+    #[test]
+    fn smtp_paths() {
+        let p = |s: &str| parse_smtp_path(s);
+        assert_eq!(p("").as_deref(), Some(""));
+        assert_eq!(p("<>").as_deref(), Some(""));
+        assert_eq!(p("<a@b.c>").as_deref(), Some("a@b.c"));
+        assert_eq!(p("a@b.c").as_deref(), Some("a@b.c"));
+        assert_eq!(p("<MAILER-DAEMON>").as_deref(), Some("MAILER-DAEMON"));
+        assert_eq!(p("<@x.y,@z.w:a@b.c>").as_deref(), Some("a@b.c"));
+        assert_eq!(p("..a...b..@c.d").as_deref(), Some("..a...b..@c.d"));
+        assert_eq!(p("a@_x-.com").as_deref(), Some("a@_x-.com"));
+        assert_eq!(p("\"a b\"@c.d").as_deref(), Some("\"a b\"@c.d"));
+        for bad in [
+            "<<a@b.c>",
+            "a@b.c>",
+            "<a@b.c",
+            "<a b.c>",
+            "<a@@b.c>",
+            "a@",
+            "<x.y:a@b.c>",
+            "<@.x:a@b.c>",
+            "<@x..y:a@b.c>",
+            "<@x.ya@b.c>",
+            "<@x@y:a@b.c>",
+            "<@x,y:a@b.c>",
+            "<@x,@y,a@b.c>",
+        ] {
+            assert_eq!(p(bad), None, "{bad}");
+        }
     }
 
     #[test]

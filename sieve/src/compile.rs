@@ -1037,7 +1037,8 @@ impl Compiler<'_> {
     fn var_piece(&mut self, name: &str, pos: Position) -> Res<Option<Piece>> {
         if !name.is_empty() && name.bytes().all(|b| b.is_ascii_digit()) {
             return Ok(Some(match name.parse::<u8>() {
-                Ok(n) if n <= 9 => Piece::Match(n),
+                // RFC 5229 §3.2 requires ${0}..${9}; more are kept (as Pigeonhole, up to 99).
+                Ok(n) if n <= 99 => Piece::Match(n),
                 _ => Piece::Empty,
             }));
         }
@@ -1237,7 +1238,7 @@ impl Compiler<'_> {
                     column: 1,
                     offset: 0,
                 }),
-                "':last' needs ':index'",
+                "the :last tag cannot be specified without the :index tag",
             );
         }
         Ok(c.index.map(|n| Index { n, last: c.last }))
@@ -2085,7 +2086,7 @@ impl Compiler<'_> {
                 p.expect_count(&["field name", "value"])?;
                 let (n, np) = p.string(0, "field name")?;
                 if !n.contains("${") && !is_field_name(n) {
-                    return err(np, format!("invalid header field name \"{n}\""));
+                    return err(np, format!("the header field name \"{n}\" is invalid"));
                 }
                 let (v, vp) = p.string(1, "value")?;
                 Instr::AddHeader {
@@ -2119,9 +2120,10 @@ impl Compiler<'_> {
                 if p.items.is_empty() || p.items.len() > 2 {
                     p.expect_count(&["field name", "value patterns"])?;
                 }
+                let index = Self::check_index(&c)?;
                 let (n, np) = p.string(0, "field name")?;
                 if !n.contains("${") && !is_field_name(n) {
-                    return err(np, format!("invalid header field name \"{n}\""));
+                    return err(np, format!("the header field name \"{n}\" is invalid"));
                 }
                 let patterns = if p.items.len() == 2 {
                     let (l, lp) = p.list(1, "value patterns")?;
@@ -2129,7 +2131,6 @@ impl Compiler<'_> {
                 } else {
                     None
                 };
-                let index = Self::check_index(&c)?;
                 let mt = self.finish_match(&mut c, patterns.as_deref().unwrap_or(&[]), name)?;
                 Instr::DeleteHeader(Box::new(DeleteHeader {
                     index,

@@ -268,6 +268,11 @@ impl<'a> Lexer<'a> {
                     }
                     i += 2;
                 }
+                // A bare LF line end becomes CRLF, as in multi-line strings.
+                Some(b'\n') if i == body_start || self.src[i - 1] != b'\r' => {
+                    has_escape = true;
+                    i += 1;
+                }
                 Some(_) => i += 1,
             }
         }
@@ -280,6 +285,8 @@ impl<'a> Lexer<'a> {
             while k < raw.len() {
                 if raw[k] == b'\\' {
                     k += 1;
+                } else if raw[k] == b'\n' && out.last() != Some(&b'\r') {
+                    out.push(b'\r');
                 }
                 out.push(raw[k]);
                 k += 1;
@@ -340,13 +347,13 @@ impl<'a> Lexer<'a> {
             if !has_nl {
                 return Err(error(LexErrorKind::UnterminatedMultiLine, start));
             }
-            let full_line = &self.src[i..=i + line_len];
-            if line.starts_with(b"..") {
-                // Dot-stuffing: the first dot is removed.
+            // Each line of the string ends in CRLF (RFC 5228 §2.4.2), also when the script
+            // file has bare LF line ends. Dot-stuffing: the first dot is removed.
+            let stuffed = line.starts_with(b"..");
+            if stuffed || !line.ends_with(b"\r") || out.is_some() {
                 let v = out.get_or_insert_with(|| self.src[body_start..i].to_vec());
-                v.extend_from_slice(&full_line[1..]);
-            } else if let Some(v) = out.as_mut() {
-                v.extend_from_slice(full_line);
+                v.extend_from_slice(if stuffed { &content[1..] } else { content });
+                v.extend_from_slice(b"\r\n");
             }
             i += line_len + 1;
         }
@@ -513,6 +520,10 @@ mod tests {
             [String(Cow::Owned("a\"b\\cd".into()))]
         );
         assert_eq!(lex("\"multi\r\nline\""), [s("multi\r\nline")]);
+        assert_eq!(
+            lex("\"multi\nline\""),
+            [String(Cow::Owned("multi\r\nline".into()))]
+        );
         assert_eq!(lex("\"\""), [s("")]);
         assert_eq!(lex("\"caf\u{e9}\""), [s("caf\u{e9}")]);
     }
@@ -523,7 +534,7 @@ mod tests {
             lex("text:\r\nHello\r\n..dot\r\n.\r\n;"),
             [String(Cow::Owned("Hello\r\n.dot\r\n".into())), Semicolon]
         );
-        assert_eq!(lex("TEXT: # comment\n line\n.\n"), [s(" line\n")]);
+        assert_eq!(lex("TEXT: # comment\n line\n.\n"), [s(" line\r\n")]);
         assert_eq!(lex("text:\n.\n"), [s("")]);
         // "text" not followed by ':' is an identifier.
         assert_eq!(lex("text :x"), [Identifier("text"), Tag("x")]);

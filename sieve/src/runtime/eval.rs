@@ -9,8 +9,7 @@ use crate::address;
 use crate::capability::Capability;
 use crate::compile::build_regex;
 use crate::program::{
-    AddressPart, BodyTransform, Index, LazyRegex, Match, MatchKind, MimeOption, MimeOpts, Test,
-    Value, Zone,
+    BodyTransform, Index, LazyRegex, Match, MatchKind, MimeOption, MimeOpts, Test, Value, Zone,
 };
 use crate::testsuite::{SuiteTest, TestsuiteRequest};
 
@@ -86,12 +85,14 @@ impl Runtime<'_, '_> {
                         "auth" => self.envelope.auth.clone(),
                         _ => None,
                     };
-                    let Some(addr) = addr else { continue };
+                    // A value that is not an SMTP path matches nothing.
+                    let Some(addr) = addr.as_deref().and_then(address::parse_smtp_path) else {
+                        continue;
+                    };
                     if addr.is_empty() {
-                        // The null reverse path: every part is the empty string.
-                        if *part == AddressPart::All {
-                            values.push(String::new());
-                        }
+                        // The null reverse path is the empty string whatever the address
+                        // part (RFC 5228 §5.4).
+                        values.push(String::new());
                         continue;
                     }
                     if let Some(v) = address::address_part(&addr, *part, &delim) {
@@ -542,6 +543,10 @@ impl Runtime<'_, '_> {
 
     /// `body` (RFC 5173): the values borrow the message, so no part text is copied.
     fn body_test(&mut self, transform: &BodyTransform, keys: &[Value], mt: &Match) -> Res<bool> {
+        // A message that is only a header: every body test is false (RFC 5173 §5).
+        if !self.message.has_body() {
+            return Ok(false);
+        }
         let keys: Vec<Cow<'_, str>> = keys.iter().map(|k| self.expand(k)).collect();
         let types: Vec<String> = match transform {
             BodyTransform::Content(t) => self
@@ -554,7 +559,9 @@ impl Runtime<'_, '_> {
         if !matches!(transform, BodyTransform::Raw) {
             self.message.parts();
         }
-        let vars = self.has(Capability::Variables);
+        // The body test leaves the match variables alone (as Pigeonhole: a body can be
+        // large, and RFC 5173 does not list body among the tests that set them).
+        let vars = false;
         let msg = &self.message;
         let parts = msg.parts_ref().unwrap_or(&[]);
         let mut values: Vec<Cow<'_, str>> = Vec::new();
@@ -562,11 +569,19 @@ impl Runtime<'_, '_> {
             BodyTransform::Raw => values.push(msg.raw_body()),
             BodyTransform::Text => {
                 for p in parts {
-                    if (p.ctype == "text" || (p.ctype.is_empty() && p.children.is_empty()))
+                    // XHTML is text to a reader too (RFC 5173 §5.1 leaves the set of
+                    // types to the implementation; Pigeonhole includes it).
+                    let xhtml = p.ctype == "application" && p.csubtype == "xhtml+xml";
+                    if xhtml && let Some(b) = &p.binary {
+                        let t = String::from_utf8_lossy(b);
+                        values.push(Cow::Owned(mail_parser::decoders::html::html_to_text(&t)));
+                    } else if (p.ctype == "text"
+                        || xhtml
+                        || (p.ctype.is_empty() && p.children.is_empty()))
                         && let Some(t) = &p.text
                     {
                         let t = msg.text(t);
-                        values.push(if p.csubtype == "html" {
+                        values.push(if p.csubtype == "html" || xhtml {
                             Cow::Owned(mail_parser::decoders::html::html_to_text(t))
                         } else {
                             Cow::Borrowed(t)
@@ -576,21 +591,40 @@ impl Runtime<'_, '_> {
             }
             BodyTransform::Content(_) => {
                 for p in parts {
+                    // A type that begins or ends with '/' or has more than one matches
+                    // nothing (RFC 5173 §5.2).
                     let wanted = types.iter().any(|t| {
                         t.is_empty()
                             || match t.split_once('/') {
-                                Some((ty, sub)) => ty == p.ctype && sub == p.csubtype,
+                                Some((ty, sub)) => {
+                                    !ty.is_empty()
+                                        && !sub.is_empty()
+                                        && !sub.contains('/')
+                                        && ty == p.ctype
+                                        && sub == p.csubtype
+                                }
                                 None => *t == p.ctype,
                             }
                     });
+                    if !wanted {
+                        continue;
+                    }
                     // A multipart part has only its prologue and epilogue as text.
-                    if !wanted || p.ctype == "multipart" {
+                    if p.ctype == "multipart" {
+                        values.extend(p.outside.iter().map(|t| Cow::Borrowed(&**t)));
                         continue;
                     }
                     if p.is_message {
-                        // The headers of the encapsulated message.
+                        // The header of the encapsulated message, without the empty line
+                        // that ends it.
                         if let Some(h) = p.children.first().and_then(|&c| parts.get(c)) {
-                            values.push(String::from_utf8_lossy(&h.header_raw));
+                            let mut h = h.header_raw.as_slice();
+                            if h.ends_with(b"\n\r\n") {
+                                h = &h[..h.len() - 2];
+                            } else if h.ends_with(b"\n\n") {
+                                h = &h[..h.len() - 1];
+                            }
+                            values.push(String::from_utf8_lossy(h));
                         }
                     } else if let Some(t) = &p.text {
                         values.push(Cow::Borrowed(msg.text(t)));
@@ -717,6 +751,16 @@ pub(crate) fn match_with<S: AsRef<str>, K: AsRef<str>>(
                     .collect::<Result<_, _>>()
                     .map_err(Flow::Error)?,
                 None => {
+                    // Building a regex costs time in proportion to its size.
+                    *cx.steps += keys
+                        .iter()
+                        .map(|k| k.as_ref().len() as u64 * 16)
+                        .sum::<u64>();
+                    if *cx.steps > cx.max_steps {
+                        return Err(Flow::Error(
+                            "the script went over its CPU step limit while matching".into(),
+                        ));
+                    }
                     owned = keys
                         .iter()
                         .map(|k| build_regex(k.as_ref(), mt.comparator, 256 * 1024))
@@ -726,8 +770,22 @@ pub(crate) fn match_with<S: AsRef<str>, K: AsRef<str>>(
                 }
             };
             for v in values {
-                *cx.steps += (v.as_ref().len() / 32) as u64;
                 for r in &regexes {
+                    // A search that only answers yes/no runs a DFA, linear in the text;
+                    // one that captures groups (for match variables) costs about (text
+                    // length) x (pattern size). The limit stops scripts that repeat such
+                    // searches (Pigeonhole's errors-cpu-limit test).
+                    let width = if vars {
+                        (r.as_str().len() / 4 + 1) as u64
+                    } else {
+                        1
+                    };
+                    *cx.steps += (v.as_ref().len() as u64 / 32 + 1) * width;
+                    if *cx.steps > cx.max_steps {
+                        return Err(Flow::Error(
+                            "the script went over its CPU step limit while matching".into(),
+                        ));
+                    }
                     if vars {
                         if let Some(c) = r.captures(v.as_ref()) {
                             *cx.match_vars = c

@@ -187,7 +187,7 @@ impl Runtime<'_, '_> {
         }
         if self.actions.len() >= limit {
             return Err(Flow::Error(format!(
-                "too many actions (the limit is {limit})"
+                "total number of actions exceeds policy limit ({limit})"
             )));
         }
         self.actions.push(a);
@@ -343,6 +343,10 @@ impl Runtime<'_, '_> {
                 let mut parts = Vec::new();
                 self.message.parts();
                 descendants(self.message.parts_ref().unwrap_or(&[]), current, &mut parts);
+                // A message that is not multipart is its own single part (as Pigeonhole).
+                if parts.is_empty() && self.loops.is_empty() {
+                    parts.push(0);
+                }
                 if parts.is_empty() {
                     return Ok(*end as usize);
                 }
@@ -454,7 +458,7 @@ impl Runtime<'_, '_> {
         };
         if self.redirects >= self.ctx.limits.max_redirects {
             return Err(Flow::Error(format!(
-                "too many redirects (the limit is {})",
+                "number of redirect actions exceeds policy limit ({})",
                 self.ctx.limits.max_redirects
             )));
         }
@@ -552,23 +556,30 @@ impl Runtime<'_, '_> {
         Ok(())
     }
 
-    fn is_protected(&self, name: &str) -> bool {
-        name.eq_ignore_ascii_case("received")
-            || name.eq_ignore_ascii_case("auto-submitted")
-            || self
-                .ctx
-                .protected_headers
-                .iter()
-                .any(|p| p.eq_ignore_ascii_case(name))
+    /// May `addheader` (`adding`) or `deleteheader` not touch this header field? Subject
+    /// can always be edited and Received and Auto-Submitted never deleted (RFC 5293 §6).
+    fn is_protected(&self, name: &str, adding: bool) -> bool {
+        let listed = |l: &[String]| l.iter().any(|p| p.eq_ignore_ascii_case(name));
+        if name.eq_ignore_ascii_case("subject") {
+            return false;
+        }
+        listed(&self.ctx.protected_headers)
+            || if adding {
+                listed(&self.ctx.forbid_add_headers)
+            } else {
+                name.eq_ignore_ascii_case("received")
+                    || name.eq_ignore_ascii_case("auto-submitted")
+                    || listed(&self.ctx.forbid_delete_headers)
+            }
     }
 
     fn addheader(&mut self, name: &str, value: &str, last: bool) -> Res<()> {
         if !crate::compile::is_field_name(name) {
             return Err(Flow::Error(format!(
-                "addheader: invalid header name \"{name}\""
+                "addheader: the header field name \"{name}\" is invalid"
             )));
         }
-        if self.is_protected(name) {
+        if self.is_protected(name, true) {
             self.log.push(format!(
                 "addheader: the header \"{name}\" is protected; not added"
             ));
@@ -604,7 +615,7 @@ impl Runtime<'_, '_> {
 
     fn deleteheader(&mut self, d: &DeleteHeader) -> Res<()> {
         let name = self.expand(&d.name).into_owned();
-        if self.is_protected(&name) {
+        if self.is_protected(&name, false) {
             self.log.push(format!(
                 "deleteheader: the header \"{name}\" is protected; not deleted"
             ));

@@ -49,6 +49,9 @@ pub(crate) struct Part {
     /// Decoded bytes for non-text leaf parts.
     pub binary: Option<Vec<u8>>,
     pub is_message: bool,
+    /// A multipart's prologue and epilogue (the text outside its boundaries; RFC 5173 §5
+    /// searches these for a `:content "multipart"` body test).
+    pub outside: Vec<Arc<str>>,
 }
 
 #[derive(Debug)]
@@ -164,6 +167,18 @@ impl<'m> Message<'m> {
         let mut v = self.header_block();
         v.extend_from_slice(&self.raw[self.body_offset..]);
         Cow::Owned(v)
+    }
+
+    /// Whether the header is followed by an empty line (RFC 5173 §5: a message that is
+    /// only a header has no body at all, not an empty one).
+    pub(crate) fn has_body(&self) -> bool {
+        let end = self.body_offset.min(self.raw.len());
+        let h = &self.raw[..end];
+        end < self.raw.len()
+            || h.ends_with(b"\n\r\n")
+            || h.ends_with(b"\n\n")
+            || h == b"\r\n"
+            || h == b"\n"
     }
 
     pub(crate) fn body(&self) -> &[u8] {
@@ -317,6 +332,37 @@ pub(crate) fn decode_value(raw: &[u8]) -> Cow<'_, str> {
     }
 }
 
+/// The prologue (before the first boundary line) and epilogue (after the closing one) of a
+/// multipart body (RFC 2046 §5.1.1). The line end before a boundary belongs to it.
+fn outside_text(body: &[u8], boundary: &str) -> Vec<Arc<str>> {
+    let delim = format!("--{boundary}");
+    let (mut first, mut after_close) = (None, None);
+    let mut i = 0;
+    while i < body.len() {
+        let end = memchr::memchr(b'\n', &body[i..]).map_or(body.len(), |p| i + p);
+        let line = &body[i..end];
+        let line = line.strip_suffix(b"\r").unwrap_or(line);
+        if let Some(rest) = line.strip_prefix(delim.as_bytes()) {
+            first.get_or_insert(i);
+            if rest.starts_with(b"--") {
+                after_close = Some((end + 1).min(body.len()));
+                break;
+            }
+        }
+        i = end + 1;
+    }
+    let mut prologue = &body[..first.unwrap_or(body.len())];
+    if first.is_some() {
+        prologue = prologue.strip_suffix(b"\n").unwrap_or(prologue);
+        prologue = prologue.strip_suffix(b"\r").unwrap_or(prologue);
+    }
+    let mut out = vec![Arc::from(String::from_utf8_lossy(prologue).as_ref())];
+    if let Some(a) = after_close {
+        out.push(Arc::from(String::from_utf8_lossy(&body[a..]).as_ref()));
+    }
+    out
+}
+
 fn parse_parts(raw: &[u8]) -> Vec<Part> {
     let Some(msg) = MessageParser::default().parse(raw) else {
         return vec![Part {
@@ -360,6 +406,18 @@ fn parse_parts(raw: &[u8]) -> Vec<Part> {
             ),
             None => ("text".into(), "plain".into(), Vec::new()),
         };
+        // An unrecognized Content-Transfer-Encoding makes the part opaque: it is treated
+        // as application/octet-stream (RFC 2045 §6.4).
+        let known_cte = p.content_transfer_encoding().is_none_or(|e| {
+            ["7bit", "8bit", "binary", "quoted-printable", "base64"]
+                .iter()
+                .any(|k| e.trim().eq_ignore_ascii_case(k))
+        });
+        let (ctype, csubtype) = if known_cte || ctype == "multipart" || ctype == "message" {
+            (ctype, csubtype)
+        } else {
+            ("application".to_string(), "octet-stream".to_string())
+        };
         let raw: &[u8] = msg.raw_message.as_ref();
         let mut part = Part {
             header_raw: raw
@@ -381,7 +439,14 @@ fn parse_parts(raw: &[u8]) -> Vec<Part> {
             }
             PartType::Binary(b) | PartType::InlineBinary(b) => part.binary = Some(b.to_vec()),
             PartType::Message(_) => part.is_message = true,
-            PartType::Multipart(_) => {}
+            PartType::Multipart(_) => {
+                if let Some(b) = part.params.iter().find(|(k, _)| k == "boundary") {
+                    let body = raw
+                        .get(p.offset_body as usize..p.offset_end as usize)
+                        .unwrap_or_default();
+                    part.outside = outside_text(body, &b.1);
+                }
+            }
         }
         out.push(part);
         if depth > 64 {

@@ -225,8 +225,17 @@ fn editheader_changes_tests_and_actions() {
     let h = String::from_utf8_lossy(h);
     assert!(h.starts_with("X-Sieve: yes\r\n"));
     assert!(!h.contains("Subject"));
-    let o = run(r#"require "editheader"; deleteheader "received"; addheader "Received" "x";"#);
+    // Received and Auto-Submitted are never deleted (RFC 5293 §6); adding them is allowed.
+    let o = run(r#"require "editheader"; deleteheader "received"; deleteheader "auto-submitted";"#);
     assert!(matches!(&o.actions[0], Action::Keep { headers: None, .. }));
+    let o = run(r#"require "editheader"; addheader "Received" "x";"#);
+    assert!(matches!(
+        &o.actions[0],
+        Action::Keep {
+            headers: Some(_),
+            ..
+        }
+    ));
 }
 
 #[test]

@@ -39,6 +39,16 @@ impl Envelope {
         self
     }
 
+    /// Parses an SMTP path as given in `MAIL FROM` or `RCPT TO` (RFC 5321 §4.1.2): `<a@b>`
+    /// or `a@b`, an obsolete source route ignored, `<>` or `""` for the null path (returned
+    /// as `""`). Returns the mailbox without brackets, or `None` when the text is not a path.
+    /// The `envelope` test applies the same rule to the fields here: a field that is not a
+    /// path matches nothing.
+    #[must_use]
+    pub fn parse_path(text: &str) -> Option<String> {
+        crate::address::parse_smtp_path(text)
+    }
+
     /// Sets the authenticated submitter.
     #[must_use]
     pub fn with_auth(mut self, auth: impl Into<String>) -> Self {
@@ -210,9 +220,15 @@ pub struct Context {
     pub spam: ScoreSource,
     /// `virustest` configuration.
     pub virus: ScoreSource,
-    /// Headers `editheader` must not add or delete (RFC 5293 §6; `Received` and
-    /// `Auto-Submitted` are always protected).
+    /// Headers `editheader` must neither add nor delete (RFC 5293 §6 lets a site protect
+    /// header fields; `Received` and `Auto-Submitted` can never be deleted, and `Subject`
+    /// can always be edited, whatever these lists say).
     pub protected_headers: Vec<String>,
+    /// Headers `addheader` must not add (besides [`Context::protected_headers`]).
+    pub forbid_add_headers: Vec<String>,
+    /// Headers `deleteheader` must not delete (besides [`Context::protected_headers`],
+    /// `Received` and `Auto-Submitted`).
+    pub forbid_delete_headers: Vec<String>,
     /// Known `environment` items (RFC 5183: `domain`, `host`, `location`, `name`, `phase`,
     /// `remote-host`, `remote-ip`, `version`, and `imap.*` for IMAPSieve). Items not listed
     /// are asked from the host with [`Question::Environment`].
@@ -239,6 +255,8 @@ impl Default for Context {
             spam: ScoreSource::None,
             virus: ScoreSource::None,
             protected_headers: Vec::new(),
+            forbid_add_headers: Vec::new(),
+            forbid_delete_headers: Vec::new(),
             environment: vec![
                 ("name".into(), "mail-crates sieve".into()),
                 ("version".into(), env!("CARGO_PKG_VERSION").into()),

@@ -434,7 +434,7 @@ impl Runtime<'_, '_> {
         };
         if self.actions.len() >= self.ctx.limits.max_actions {
             return Err(Flow::Error(format!(
-                "too many actions (the limit is {})",
+                "total number of actions exceeds policy limit ({})",
                 self.ctx.limits.max_actions
             )));
         }
@@ -544,7 +544,7 @@ impl Runtime<'_, '_> {
         };
         if self.actions.len() >= self.ctx.limits.max_actions {
             return Err(Flow::Error(format!(
-                "too many actions (the limit is {})",
+                "total number of actions exceeds policy limit ({})",
                 self.ctx.limits.max_actions
             )));
         }

@@ -1,0 +1,2 @@
+require ["variables", "fileinto"];
+if header :matches "subject" "[*] *" { fileinto "lists.${1}"; } else { fileinto "nolist"; }

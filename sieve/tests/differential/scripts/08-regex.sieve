@@ -1,0 +1,2 @@
+require ["regex", "fileinto", "variables"];
+if header :regex "subject" "([0-9]+)" { fileinto "num-${1}"; }

@@ -1,0 +1,2 @@
+require ["body", "fileinto"];
+if body :text :contains "invoice" { fileinto "Invoices"; }

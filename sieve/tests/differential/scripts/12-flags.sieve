@@ -1,0 +1,6 @@
+require ["imap4flags", "fileinto"];
+setflag "\\Seen";
+addflag "$Label1";
+fileinto "Flagged";
+removeflag "\\Seen";
+keep;

@@ -1,0 +1,3 @@
+require "fileinto";
+if header :contains "from" "alice" { fileinto "Alice"; stop; }
+discard;

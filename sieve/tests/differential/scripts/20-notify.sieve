@@ -1,0 +1,2 @@
+require "enotify";
+notify :message "you got mail" "mailto:bob@example.org";

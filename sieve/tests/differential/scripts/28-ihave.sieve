@@ -1,0 +1,2 @@
+require "ihave";
+if ihave "fileinto" { fileinto "HaveIt"; } else { discard; }

@@ -1,0 +1,2 @@
+require "fileinto";
+if header :is "subject" ["Weekly report", "Photos"] { fileinto "Known"; }
