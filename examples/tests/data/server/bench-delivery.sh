@@ -7,6 +7,7 @@
 #   source PEERS_DIR/peers.env    # peers started with .ci/peers/start-peers.sh
 #   [DC_IDLE=200] examples/tests/data/server/bench-delivery.sh [MESSAGES] [SESSIONS] [SIZE] [IDLE]
 #
+# AUTH_IDLE / AUTH_IDLE_DC: logged-in IDLE sessions measured (200 / 9).
 # Needs the release binary (cargo build --release -p examples --bin mail-server; set
 # MAIL_SERVER to its path if CARGO_TARGET_DIR is not ./target). Each side delivers to a
 # user without a Sieve script. The clock runs from the first connection until the last
@@ -80,8 +81,13 @@ run() { # NAME HOST:PORT RCPT MAILDIR
 }
 
 run "mail-server" "127.0.0.1:$PORT" bob@bench.test "$OURS"
+# Dovecot starts each run on an empty Maildir, as ours does (its delivery slows down as the
+# mailbox and its index grow: a run after earlier runs would be unfair to it).
+fresh_dovecot() { rm -rf "$DC_HOME_BASE/bob/Maildir"; }
+fresh_dovecot
 run "postfix+dovecot-lmtp" "127.0.0.1:$PF_RELAY_PORT" bob@dc.test "$DC_HOME_BASE/bob/Maildir"
 # One hop, like ours: smtp-source speaking LMTP straight to Dovecot (no Postfix queue).
+fresh_dovecot
 LMTP=1 run "dovecot-lmtp (direct)" "127.0.0.1:${DC_LMTP_PORT:?}" bob@dc.test "$DC_HOME_BASE/bob/Maildir"
 
 # Memory of idle IMAP connections: RSS before and with IDLE connections open (greeted,
@@ -133,4 +139,65 @@ time.sleep(1)
 after = pss()
 m = len(socks)
 print(f"dovecot idle IMAP connections: {m}: PSS {before} KiB -> {after} KiB = {(after - before) / max(m, 1):.1f} KiB each")
+PY
+
+# Logged-in sessions idling (LOGIN, SELECT INBOX of the mailbox the delivery runs filled,
+# IDLE): ours with AUTH_IDLE sessions, Dovecot with AUTH_IDLE_DC (its
+# mail_max_userip_connections is 10 per user and address). Memory as PSS of the processes.
+AUTH_IDLE=${AUTH_IDLE:-200}
+AUTH_IDLE_DC=${AUTH_IDLE_DC:-9}
+python3 - "$IMAP_PORT" "$AUTH_IDLE" "$SERVER_PID" "${DC_IMAP_PORT:?}" "$AUTH_IDLE_DC" <<'PY'
+import os, socket, sys, time
+port, n, pid, dc_port, dc_n = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3], int(sys.argv[4]), int(sys.argv[5])
+NAMES = {"imap-login", "imap", "dovecot", "anvil", "log", "config", "auth", "stats"}
+def pss(pids):
+    total = 0
+    for p in pids:
+        try:
+            for l in open(f"/proc/{p}/smaps_rollup"):
+                if l.startswith("Pss:"):
+                    total += int(l.split()[1])
+        except OSError:
+            pass
+    return total
+def dovecot_pids():
+    out = []
+    for p in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            if open(f"/proc/{p}/comm").read().strip() in NAMES:
+                out.append(p)
+        except OSError:
+            pass
+    return out
+def until(s, tag):
+    buf = b""
+    while tag not in buf:
+        d = s.recv(65536)
+        if not d:
+            raise RuntimeError(buf[-200:])
+        buf += d
+    return buf
+def open_idle(port, user, pw, count):
+    socks = []
+    for _ in range(count):
+        s = socket.create_connection(("127.0.0.1", port)); s.settimeout(30)
+        until(s, b"\r\n")
+        s.sendall(f"a LOGIN {user} {pw}\r\n".encode()); until(s, b"a OK")
+        s.sendall(b"b SELECT INBOX\r\n"); b = until(s, b"b OK")
+        s.sendall(b"c IDLE\r\n"); until(s, b"+ ")
+        socks.append(s)
+    exists = [l for l in b.split(b"\r\n") if l.endswith(b"EXISTS")]
+    return socks, exists[0].decode() if exists else "?"
+for name, p, user, pw, count, pids in [
+    ("mail-server", port, "bob@bench.test", "pw", n, lambda: [pid]),
+    ("dovecot", dc_port, "bob", "bobpw", dc_n, dovecot_pids),
+]:
+    before = pss(pids())
+    socks, exists = open_idle(p, user, pw, count)
+    time.sleep(1)
+    after = pss(pids())
+    print(f"{name}: {count} logged-in sessions in IDLE on INBOX ({exists}): PSS {before} KiB -> {after} KiB = {(after - before) / count:.1f} KiB each")
+    for s in socks:
+        s.close()
+    time.sleep(0.5)
 PY
