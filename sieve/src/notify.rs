@@ -7,6 +7,8 @@ pub(crate) struct MailtoUri {
     pub to: Vec<String>,
     pub cc: Vec<String>,
     pub bcc: Vec<String>,
+    /// Recipients written with a display name (`Name <addr>`): (addr-spec, text as given).
+    pub named: Vec<(String, String)>,
     /// Other headers (name, value), `body` excluded.
     pub headers: Vec<(String, String)>,
     pub body: Option<String>,
@@ -83,7 +85,8 @@ pub(crate) fn parse_mailto(uri: &str) -> Result<MailtoUri, String> {
         None => (rest, None),
     };
     let mut m = MailtoUri::default();
-    let add = |list: &mut Vec<String>, raw: &str| -> Result<(), String> {
+    let mut named = Vec::new();
+    let mut add = |list: &mut Vec<String>, raw: &str| -> Result<(), String> {
         let decoded = pct_decode(raw)?;
         for a in decoded.split(',') {
             let a = a.trim();
@@ -91,7 +94,12 @@ pub(crate) fn parse_mailto(uri: &str) -> Result<MailtoUri, String> {
                 continue;
             }
             match crate::address::parse_redirect_address(a) {
-                Some(x) => list.push(x),
+                Some(x) => {
+                    if a.contains('<') {
+                        named.push((x.clone(), a.to_string()));
+                    }
+                    list.push(x);
+                }
                 None => return Err(format!("invalid recipient \"{a}\" in the mailto URI")),
             }
         }
@@ -118,8 +126,22 @@ pub(crate) fn parse_mailto(uri: &str) -> Result<MailtoUri, String> {
             }
         }
     }
+    m.named = named;
     if m.to.is_empty() && m.cc.is_empty() && m.bcc.is_empty() {
         return Err(format!("the mailto URI \"{uri}\" has no recipient"));
+    }
+    // Each recipient once: the first of To, Cc, Bcc that names it keeps it.
+    let mut seen: Vec<String> = Vec::new();
+    for list in [&mut m.to, &mut m.cc, &mut m.bcc] {
+        list.retain(|a| {
+            let k = a.to_ascii_lowercase();
+            if seen.contains(&k) {
+                false
+            } else {
+                seen.push(k);
+                true
+            }
+        });
     }
     Ok(m)
 }

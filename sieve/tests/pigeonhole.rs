@@ -207,6 +207,24 @@ impl Suite {
             .get("sieve_max_redirects")
             .and_then(|v| v.parse().ok())
             .unwrap_or(4);
+        // The testsuite delivers into the mail store.
+        for (n, v) in &mut ctx.environment {
+            if n == "location" {
+                *v = "MS".into();
+            }
+        }
+        // The testsuite's postmaster_address, and Pigeonhole's notify sender setting.
+        ctx.postmaster = "postmaster@example.net".into();
+        if let Some(v) = c.get("sieve_notify_mailto_envelope_from") {
+            let v = v.trim();
+            ctx.notify_sender = Some(match v {
+                "recipient" => RedirectSender::Recipient,
+                "orig_recipient" => RedirectSender::OriginalRecipient,
+                "user_email" => RedirectSender::UserEmail,
+                "sender" => RedirectSender::Sender,
+                _ => RedirectSender::Explicit(header_address(v)),
+            });
+        }
         if let Some(v) = c.get("recipient_delimiter") {
             ctx.recipient_delimiter.clone_from(v);
         }

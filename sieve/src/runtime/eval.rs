@@ -202,7 +202,23 @@ impl Runtime<'_, '_> {
                     }
                     None => values.extend(self.flags.iter().cloned()),
                 }
-                self.match_values(values, keys, mt)
+                // A key is a flag list too: "b A" is the flags b and A (RFC 5232 §5).
+                if matches!(mt.kind, MatchKind::Regex(_) | MatchKind::Count(_)) {
+                    return self.match_values(values, keys, mt);
+                }
+                let keys: Vec<String> = self
+                    .expand_list(keys)
+                    .iter()
+                    .flat_map(|k| super::exec::split_flags(k))
+                    .collect();
+                let vars = self.has(Capability::Variables);
+                let mut cx = MatchState {
+                    steps: &mut self.steps,
+                    max_steps: self.ctx.limits.max_cpu_steps,
+                    match_vars: &mut self.match_vars,
+                    vars,
+                };
+                match_with(&values, &keys, mt, &mut cx)
             }
             Test::MailboxExists(list) => {
                 for m in self
@@ -291,7 +307,12 @@ impl Runtime<'_, '_> {
                     Some(v) => Some(v),
                     None => self.ask_value(Question::Environment(name))?,
                 };
-                self.match_values(value.into_iter().collect(), keys, mt)
+                // An item the host does not know fails the test, whatever the match type
+                // (even `:count "eq" "0"`; RFC 5183 §4).
+                let Some(value) = value else {
+                    return Ok(false);
+                };
+                self.match_values(vec![value], keys, mt)
             }
             Test::Duplicate {
                 handle,

@@ -449,6 +449,27 @@ impl Runtime<'_, '_> {
         self.headers_snapshot = None;
     }
 
+    /// The envelope sender a policy names (for a sender that is not null).
+    pub(crate) fn sender_by_policy(&self, policy: &super::RedirectSender) -> String {
+        match policy {
+            super::RedirectSender::Recipient => self.envelope.to.clone(),
+            super::RedirectSender::OriginalRecipient => self
+                .envelope
+                .orig_to
+                .clone()
+                .unwrap_or_else(|| self.envelope.to.clone()),
+            // The user's address; without one, the address the mail was delivered to.
+            super::RedirectSender::UserEmail => self
+                .ctx
+                .user_addresses
+                .first()
+                .cloned()
+                .unwrap_or_else(|| self.envelope.to.clone()),
+            super::RedirectSender::Explicit(a) => a.clone(),
+            _ => self.envelope.from.clone(),
+        }
+    }
+
     fn redirect(&mut self, address: &Value, copy: bool) -> Res<()> {
         let raw = self.expand(address).into_owned();
         let Some(addr) = crate::address::parse_redirect_address(&raw) else {
@@ -480,9 +501,18 @@ impl Runtime<'_, '_> {
                         .eq_ignore_ascii_case(b"x-sieve-redirected-from")
                 })
                 .any(|f| {
+                    // Redirected before by this user, under any of their addresses or the
+                    // address the message was delivered to.
                     let mut list = Vec::new();
                     crate::address::header_addresses(self.message.bytes(&f.value), &mut list);
-                    list.iter().any(|a| a.eq_ignore_ascii_case(&me))
+                    list.iter().any(|a| {
+                        a.eq_ignore_ascii_case(&self.envelope.to)
+                            || self
+                                .ctx
+                                .user_addresses
+                                .iter()
+                                .any(|u| a.eq_ignore_ascii_case(u))
+                    })
                 });
             if looped {
                 self.log.push(format!("redirect to <{addr}> not done: the message was already redirected by <{me}> (mail loop)"));
@@ -498,22 +528,7 @@ impl Runtime<'_, '_> {
         let envelope_from = if self.envelope.from.is_empty() {
             String::new()
         } else {
-            match &self.ctx.redirect_sender {
-                super::RedirectSender::Recipient => self.envelope.to.clone(),
-                super::RedirectSender::OriginalRecipient => self
-                    .envelope
-                    .orig_to
-                    .clone()
-                    .unwrap_or_else(|| self.envelope.to.clone()),
-                super::RedirectSender::UserEmail => self
-                    .ctx
-                    .user_addresses
-                    .first()
-                    .cloned()
-                    .unwrap_or_else(|| self.envelope.from.clone()),
-                super::RedirectSender::Explicit(a) => a.clone(),
-                _ => self.envelope.from.clone(),
-            }
+            self.sender_by_policy(&self.ctx.redirect_sender)
         };
         let before = self.actions.len();
         self.add_action(Action::Redirect {

@@ -68,7 +68,7 @@ pub struct RunLimits {
     pub max_actions: usize,
     /// `redirect` actions (default 4).
     pub max_redirects: usize,
-    /// `notify` actions (default 8).
+    /// `notify` actions (default 8; 0 forbids notify).
     pub max_notifications: usize,
     /// Nested `include` depth (default 10).
     pub max_include_depth: usize,
@@ -237,6 +237,13 @@ pub struct Context {
     pub notify_online: String,
     /// The envelope sender of redirected mail.
     pub redirect_sender: RedirectSender,
+    /// The envelope sender of `notify` mail when the triggering message's sender is not
+    /// null (RFC 5436 §2.7 keeps a null sender null). `None` (the default): the script's
+    /// `:from` address, else [`Context::postmaster`].
+    pub notify_sender: Option<RedirectSender>,
+    /// The postmaster's address, the default envelope sender of notifications; empty (the
+    /// default) for the null sender.
+    pub postmaster: String,
     /// Mark redirected mail with `X-Sieve-Redirected-From: <user>` and refuse to redirect
     /// mail that already carries the user's mark (a redirect loop); default on.
     pub redirect_loop_protection: bool,
@@ -265,6 +272,8 @@ impl Default for Context {
             ],
             notify_online: "maybe".into(),
             redirect_sender: RedirectSender::Sender,
+            notify_sender: None,
+            postmaster: String::new(),
             redirect_loop_protection: true,
         }
     }
@@ -282,7 +291,7 @@ pub enum RedirectSender {
     Recipient,
     /// The original recipient if known, else the final one.
     OriginalRecipient,
-    /// The user's first address from [`Context::user_addresses`], else the sender.
+    /// The user's first address from [`Context::user_addresses`], else the final recipient.
     UserEmail,
     /// A fixed address (empty for the null sender).
     Explicit(String),

@@ -453,9 +453,14 @@ impl Runtime<'_, '_> {
         let method = self.expand(&n.method).into_owned();
         let uri = crate::notify::parse_mailto(&method)
             .map_err(|e| Flow::Error(format!("notify: {e}")))?;
+        if self.ctx.limits.max_notifications == 0 {
+            return Err(Flow::Error(
+                "local policy prohibits the use of a notify action".into(),
+            ));
+        }
         if self.notifications >= self.ctx.limits.max_notifications {
             return Err(Flow::Error(format!(
-                "too many notifications (the limit is {})",
+                "number of notify actions exceeds policy limit ({})",
                 self.ctx.limits.max_notifications
             )));
         }
@@ -484,20 +489,38 @@ impl Runtime<'_, '_> {
             .map(|(_, v)| v.clone())
             .or_else(|| message_text.clone())
             .unwrap_or_else(|| format!("[SIEVE] New mail from {orig_from}: {orig_subject}"));
+        // A long :message makes a long Subject: keep 255 characters and an ellipsis.
+        let subject = if subject.chars().count() > 256 {
+            let mut cut: String = subject.chars().take(255).collect();
+            cut.push('\u{2026}');
+            cut
+        } else {
+            subject
+        };
         let body_text = uri
             .body
             .clone()
             .or(message_text)
             .unwrap_or_else(|| format!("New mail from {orig_from}: {orig_subject}"));
         let user = self.user_address();
+        let from_addr = from
+            .as_deref()
+            .and_then(crate::address::parse_mailbox_header);
         let from_hdr = from.unwrap_or_else(|| format!("<{user}>"));
         let mut headers = vec![("From".to_string(), encode_header_value(&from_hdr))];
+        // A recipient as the URI wrote it (with its display name), else `<addr>`.
+        let show = |a: &String| {
+            uri.named
+                .iter()
+                .find(|(x, _)| x == a)
+                .map_or_else(|| format!("<{a}>"), |(_, t)| t.clone())
+        };
         if !uri.to.is_empty() {
             headers.push((
                 "To".into(),
                 uri.to
                     .iter()
-                    .map(|a| format!("<{a}>"))
+                    .map(&show)
                     .collect::<Vec<_>>()
                     .join(", "),
             ));
@@ -507,7 +530,7 @@ impl Runtime<'_, '_> {
                 "Cc".into(),
                 uri.cc
                     .iter()
-                    .map(|a| format!("<{a}>"))
+                    .map(show)
                     .collect::<Vec<_>>()
                     .join(", "),
             ));
@@ -523,21 +546,30 @@ impl Runtime<'_, '_> {
                 headers.push((h.clone(), encode_header_value(v)));
             }
         }
-        if importance == 1 {
-            headers.push(("X-Priority".into(), "1 (Highest)".into()));
-            headers.push(("Importance".into(), "High".into()));
-        } else if importance == 3 {
-            headers.push(("X-Priority".into(), "5 (Lowest)".into()));
-            headers.push(("Importance".into(), "Low".into()));
-        }
+        let (priority, importance_hdr) = match importance {
+            1 => ("1 (Highest)", "High"),
+            3 => ("5 (Lowest)", "Low"),
+            _ => ("3 (Normal)", "Normal"),
+        };
+        headers.push(("X-Priority".into(), priority.into()));
+        headers.push(("Importance".into(), importance_hdr.into()));
         let (content, body) = text_body(&body_text);
         headers.extend(content);
         let mut to: Vec<String> = uri.to.clone();
         to.extend(uri.cc.iter().cloned());
         to.extend(uri.bcc.iter().cloned());
         let fcc = self.fcc(n.fcc.as_ref());
+        // RFC 5436 §2.7: a notification about mail with a null sender has a null sender.
+        let envelope_from = if self.envelope.from.is_empty() {
+            String::new()
+        } else {
+            match &self.ctx.notify_sender {
+                Some(policy) => self.sender_by_policy(policy),
+                None => from_addr.unwrap_or_else(|| self.ctx.postmaster.clone()),
+            }
+        };
         let message = OutgoingMessage {
-            envelope_from: String::new(),
+            envelope_from,
             envelope_to: to,
             headers,
             body,
