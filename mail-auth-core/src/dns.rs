@@ -36,6 +36,7 @@
 use std::collections::HashMap;
 use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::sync::Arc;
 
 pub mod zone;
 
@@ -71,26 +72,32 @@ impl fmt::Display for RecordType {
 }
 
 /// A DNS question: a name and a record type.
+///
+/// Cloning is cheap (the name is shared): a verifier keeps a copy of each question it asks
+/// and of each one answered.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Question {
-    name: String,
+    name: Arc<str>,
     rtype: RecordType,
 }
 
 impl Question {
     /// A question; the name is stored lower-cased (ASCII) without a trailing dot.
     pub fn new(name: &str, rtype: RecordType) -> Self {
-        Self {
-            name: normalize(name),
-            rtype,
-        }
+        let trimmed = name.strip_suffix('.').unwrap_or(name);
+        let name: Arc<str> = if trimmed.bytes().any(|b| b.is_ascii_uppercase()) {
+            trimmed.to_ascii_lowercase().into()
+        } else {
+            trimmed.into()
+        };
+        Self { name, rtype }
     }
 
     /// The PTR question for an address (`4.3.2.1.in-addr.arpa` or the nibble form under
     /// `ip6.arpa`).
     pub fn reverse(ip: IpAddr) -> Self {
         Self {
-            name: reverse_name(ip),
+            name: reverse_name(ip).into(),
             rtype: RecordType::Ptr,
         }
     }

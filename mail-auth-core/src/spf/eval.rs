@@ -1,11 +1,13 @@
 //! `check_host()` (RFC 7208 §4) as a resumable machine.
 
-use std::collections::HashMap;
+use std::borrow::Cow;
 use std::fmt::Write as _;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::sync::Arc;
 
-use super::record::{Directive, MacroLetter, MacroPart, MacroString, Mechanism, Qualifier, Record};
+use super::record::{
+    Directive, MacroLetter, MacroPart, MacroString, Mechanism, Qualifier, Record, push_u8,
+};
 use super::{Identity, SpfOutput, SpfResult, is_spf_record};
 use crate::dns::{Answer, DnsMachine, Poll, Question, RecordType};
 
@@ -52,15 +54,19 @@ impl Limits {
 pub struct Verifier {
     ip: IpAddr,
     identity: Identity,
-    domain: String,
-    local: String,
-    sender_domain: String,
+    domain: Arc<str>,
+    /// `local@domain` as evaluated; `at` is the index of the `@`.
+    sender: String,
+    at: usize,
     helo: String,
-    receiver: String,
+    /// `None`: `unknown`.
+    receiver: Option<String>,
     now: u64,
     default_explanation: Option<String>,
     limits: Limits,
-    answers: HashMap<Question, Answer>,
+    /// The answers received. One check asks at most a few dozen questions (the lookup
+    /// limits bound them), so a scan is cheaper than hashing every name into a table.
+    answers: Vec<(Question, Answer)>,
     pending: Vec<Question>,
     frames: Vec<Frame>,
     phase: Phase,
@@ -77,17 +83,28 @@ struct Frame {
     started: bool,
     /// Reached through `redirect=`: "none" there is a permerror (§6.1).
     redirected: bool,
+    /// The current term's expanded target, kept while its answers are awaited so a poll
+    /// does not expand the macros again.
+    target: Option<Arc<str>>,
 }
 
 impl Frame {
-    fn new(domain: String, redirected: bool) -> Self {
+    fn new(domain: Arc<str>, redirected: bool) -> Self {
         Self {
-            domain: domain.into(),
+            domain,
             record: None,
             pos: 0,
             started: false,
             redirected,
+            target: None,
         }
+    }
+
+    /// On to the next term.
+    fn advance(&mut self) {
+        self.pos += 1;
+        self.started = false;
+        self.target = None;
     }
 }
 
@@ -99,7 +116,13 @@ enum Phase {
         domain: Arc<str>,
         mechanism: String,
     },
-    Done(Box<SpfOutput>),
+    /// The result; the output is built from it (and the verifier's inputs) when polled.
+    Done {
+        result: SpfResult,
+        problem: Option<String>,
+        mechanism: Option<String>,
+        explanation: Option<String>,
+    },
 }
 
 enum Step {
@@ -107,7 +130,7 @@ enum Step {
     Match,
     NoMatch,
     Error(SpfResult, String),
-    Include(String),
+    Include(Arc<str>),
 }
 
 impl From<Vec<Question>> for Step {
@@ -156,38 +179,46 @@ impl Verifier {
         } else {
             local
         };
-        let domain = domain
-            .strip_suffix('.')
-            .unwrap_or(domain)
-            .to_ascii_lowercase();
+        let domain = domain.strip_suffix('.').unwrap_or(domain);
+        let domain: Arc<str> = if domain.bytes().any(|b| b.is_ascii_uppercase()) {
+            domain.to_ascii_lowercase().into()
+        } else {
+            domain.into()
+        };
         let mut v = Self {
             ip,
             identity: Identity::MailFrom,
-            local: local.to_string(),
-            sender_domain: sender_domain.to_string(),
+            sender: {
+                let mut s = String::with_capacity(local.len() + 1 + sender_domain.len());
+                s.push_str(local);
+                s.push('@');
+                s.push_str(sender_domain);
+                s
+            },
+            at: local.len(),
             helo: helo.to_string(),
-            receiver: "unknown".into(),
+            receiver: None,
             now: 0,
             default_explanation: None,
             limits: Limits::default(),
-            answers: HashMap::new(),
+            answers: Vec::new(),
             pending: Vec::new(),
             frames: Vec::new(),
             phase: Phase::Eval,
             lookups: 0,
             voids: 0,
-            domain: domain.clone(),
+            domain: Arc::clone(&domain),
         };
         if valid_domain(&domain) {
             v.frames.push(Frame::new(domain, false));
         } else {
             // §4.3: a malformed or single-label domain gives "none" at once.
-            v.phase = Phase::Done(Box::new(v.output(
-                SpfResult::None,
-                Some(format!("{:?} is not a valid domain name", v.domain)),
-                None,
-                None,
-            )));
+            v.phase = Phase::Done {
+                result: SpfResult::None,
+                problem: Some(format!("{:?} is not a valid domain name", v.domain)),
+                mechanism: None,
+                explanation: None,
+            };
         }
         v
     }
@@ -202,7 +233,7 @@ impl Verifier {
     /// Sets the receiving host's name, for the `%{r}` macro (default `unknown`).
     #[must_use]
     pub fn receiver(mut self, name: &str) -> Self {
-        self.receiver = name.to_string();
+        self.receiver = Some(name.to_string());
         self
     }
 
@@ -221,7 +252,15 @@ impl Verifier {
     }
 
     fn sender(&self) -> String {
-        format!("{}@{}", self.local, self.sender_domain)
+        self.sender.clone()
+    }
+
+    fn local(&self) -> &str {
+        &self.sender[..self.at]
+    }
+
+    fn sender_domain(&self) -> &str {
+        &self.sender[self.at + 1..]
     }
 
     fn output(
@@ -235,7 +274,7 @@ impl Verifier {
             result,
             identity: self.identity,
             ip: self.ip,
-            domain: self.domain.clone(),
+            domain: self.domain.to_string(),
             sender: self.sender(),
             helo: self.helo.clone(),
             mechanism,
@@ -251,7 +290,27 @@ impl Verifier {
     }
 
     fn answer(&self, q: &Question) -> Option<&Answer> {
-        self.answers.get(q)
+        self.find(q.name(), q.rtype())
+    }
+
+    /// The answer for `name` and `t`, found without building a [`Question`] (names compare
+    /// as `Question::new` normalizes them).
+    fn find(&self, name: &str, t: RecordType) -> Option<&Answer> {
+        let name = name.strip_suffix('.').unwrap_or(name);
+        self.answers
+            .iter()
+            .find(|(q, _)| {
+                q.rtype() == t
+                    && q.name().len() == name.len()
+                    && (q.name() == name || q.name().eq_ignore_ascii_case(name))
+            })
+            .map(|(_, a)| a)
+    }
+
+    /// The answer for `name` and `t`, or the question to ask for it.
+    fn need(&self, name: &str, t: RecordType) -> Result<&Answer, Step> {
+        self.find(name, t)
+            .ok_or_else(|| Step::Need(vec![Question::new(name, t)]))
     }
 
     fn addr_type(&self) -> RecordType {
@@ -293,16 +352,19 @@ impl Verifier {
                 };
                 return;
             }
-            self.phase = Phase::Done(Box::new(self.output(result, problem, mechanism, None)));
+            self.phase = Phase::Done {
+                result,
+                problem,
+                mechanism,
+                explanation: None,
+            };
             return;
         }
         // The parent is evaluating `include:` (§5.2).
         match result {
             SpfResult::Pass => self.finish_match(),
             SpfResult::Fail | SpfResult::SoftFail | SpfResult::Neutral => {
-                let parent = self.frames.last_mut().expect("parent frame");
-                parent.pos += 1;
-                parent.started = false;
+                self.frames.last_mut().expect("parent frame").advance();
             }
             SpfResult::TempError => self.finish(SpfResult::TempError, problem, None, None),
             SpfResult::PermError => self.finish(SpfResult::PermError, problem, None, None),
@@ -329,7 +391,8 @@ impl Verifier {
             Qualifier::SoftFail => SpfResult::SoftFail,
             Qualifier::Neutral => SpfResult::Neutral,
         };
-        let text = d.to_string();
+        let mut text = String::with_capacity(32);
+        d.write_text(&mut text);
         let domain = Arc::clone(&frame.domain);
         self.finish(result, None, Some(text), Some((record, domain)));
     }
@@ -337,15 +400,15 @@ impl Verifier {
     fn run(&mut self) -> Result<(), Vec<Question>> {
         loop {
             match &self.phase {
-                Phase::Done(_) => return Ok(()),
+                Phase::Done { .. } => return Ok(()),
                 Phase::Explain { .. } => return self.explain(),
                 Phase::Eval => {}
             }
             let top = self.frames.len() - 1;
             if self.frames[top].record.is_none() {
-                let q = Question::new(&self.frames[top].domain, RecordType::Txt);
-                let Some(a) = self.answer(&q) else {
-                    return Err(vec![q]);
+                let name = &self.frames[top].domain;
+                let Some(a) = self.find(name, RecordType::Txt) else {
+                    return Err(vec![Question::new(name, RecordType::Txt)]);
                 };
                 match select_record(a) {
                     Ok(r) => self.frames[top].record = Some(Arc::new(r)),
@@ -367,11 +430,7 @@ impl Verifier {
                 match self.eval_mechanism(d, &domain) {
                     Step::Need(q) => return Err(q),
                     Step::Match => self.finish_match(),
-                    Step::NoMatch => {
-                        let f = &mut self.frames[top];
-                        f.pos += 1;
-                        f.started = false;
-                    }
+                    Step::NoMatch => self.frames[top].advance(),
                     Step::Error(r, why) => self.finish(r, Some(why), None, None),
                     Step::Include(target) => self.frames.push(Frame::new(target, false)),
                 }
@@ -392,7 +451,7 @@ impl Verifier {
                         None,
                         None,
                     ),
-                    Ok(Some(target)) => self.frames[top] = Frame::new(target, true),
+                    Ok(Some(target)) => self.frames[top] = Frame::new(target.into(), true),
                 }
             } else {
                 // §4.7: no match and no redirect: neutral.
@@ -425,26 +484,40 @@ impl Verifier {
         }
     }
 
-    fn eval_mechanism(&mut self, d: &Directive, domain: &str) -> Step {
+    fn eval_mechanism(&mut self, d: &Directive, domain: &Arc<str>) -> Step {
         match self.try_mechanism(&d.mechanism, domain) {
             Ok(s) | Err(s) => s,
         }
     }
 
-    fn target(&self, spec: Option<&MacroString>, domain: &str) -> Result<Option<String>, Step> {
-        match spec {
-            None => Ok(Some(domain.to_string())),
-            Some(s) => self.expand_domain(s, domain),
+    /// The current term's target: its domain-spec expanded, or the current domain. The
+    /// expansion is kept in the frame until the term is done.
+    fn target(
+        &mut self,
+        spec: Option<&MacroString>,
+        domain: &Arc<str>,
+    ) -> Result<Option<Arc<str>>, Step> {
+        let Some(spec) = spec else {
+            return Ok(Some(Arc::clone(domain)));
+        };
+        let frame = self.frames.last().expect("frame");
+        if let Some(t) = &frame.target {
+            return Ok(Some(Arc::clone(t)));
         }
+        let t: Option<Arc<str>> = self.expand_domain(spec, domain)?.map(Arc::from);
+        if let Some(t) = &t {
+            self.frames.last_mut().expect("frame").target = Some(Arc::clone(t));
+        }
+        Ok(t)
     }
 
-    fn try_mechanism(&mut self, m: &Mechanism, domain: &str) -> Result<Step, Step> {
+    fn try_mechanism(&mut self, m: &Mechanism, domain: &Arc<str>) -> Result<Step, Step> {
         let ip = self.ip;
         match m {
             Mechanism::All => Ok(Step::Match),
             Mechanism::Ip4 { addr, prefix } => Ok(match_if(in_net(ip, IpAddr::V4(*addr), *prefix))),
             Mechanism::Ip6 { addr, prefix } => Ok(match_if(in_net(ip, IpAddr::V6(*addr), *prefix))),
-            Mechanism::Include(spec) => match self.expand_domain(spec, domain)? {
+            Mechanism::Include(spec) => match self.target(Some(spec), domain)? {
                 Some(t) => Ok(Step::Include(t)),
                 None => Ok(Step::Error(
                     SpfResult::PermError,
@@ -459,8 +532,7 @@ impl Verifier {
                 let Some(target) = self.target(spec.as_ref(), domain)? else {
                     return Ok(Step::NoMatch);
                 };
-                let q = Question::new(&target, self.addr_type());
-                let a = self.answer(&q).ok_or_else(|| Step::Need(vec![q.clone()]))?;
+                let a = self.need(&target, self.addr_type())?;
                 if let Some(e) = dns_error(a) {
                     return Ok(e);
                 }
@@ -478,8 +550,7 @@ impl Verifier {
                 let Some(target) = self.target(spec.as_ref(), domain)? else {
                     return Ok(Step::NoMatch);
                 };
-                let q = Question::new(&target, RecordType::Mx);
-                let a = self.answer(&q).ok_or_else(|| Step::Need(vec![q.clone()]))?;
+                let a = self.need(&target, RecordType::Mx)?;
                 if let Some(e) = dns_error(a) {
                     return Ok(e);
                 }
@@ -499,17 +570,18 @@ impl Verifier {
                     ));
                 }
                 let t = self.addr_type();
-                let qs: Vec<Question> = names.iter().map(|n| Question::new(n, t)).collect();
-                let missing: Vec<Question> = qs
+                let missing: Vec<Question> = names
                     .iter()
-                    .filter(|q| !self.answers.contains_key(q))
-                    .cloned()
+                    .filter(|n| self.find(n, t).is_none())
+                    .map(|n| Question::new(n, t))
                     .collect();
                 if !missing.is_empty() {
                     return Err(Step::Need(missing));
                 }
-                for q in &qs {
-                    let a = &self.answers[q];
+                for n in &names {
+                    let Some(a) = self.find(n, t) else {
+                        unreachable!("every name was answered");
+                    };
                     if let Some(e) = dns_error(a) {
                         return Ok(e);
                     }
@@ -536,16 +608,15 @@ impl Verifier {
                 let names = self.validated_names()?;
                 let suffix = format!(".{target}");
                 Ok(match_if(
-                    names.iter().any(|n| *n == target || n.ends_with(&suffix)),
+                    names.iter().any(|n| *n == *target || n.ends_with(&suffix)),
                 ))
             }
             Mechanism::Exists(spec) => {
-                let Some(target) = self.expand_domain(spec, domain)? else {
+                let Some(target) = self.target(Some(spec), domain)? else {
                     return Ok(Step::NoMatch);
                 };
                 // §5.7: always an A lookup, whatever the client's address family.
-                let q = Question::new(&target, RecordType::A);
-                let a = self.answer(&q).ok_or_else(|| Step::Need(vec![q.clone()]))?;
+                let a = self.need(&target, RecordType::A)?;
                 if let Some(e) = dns_error(a) {
                     return Ok(e);
                 }
@@ -567,8 +638,8 @@ impl Verifier {
         let names: Vec<&str> = a.ptr().take(self.limits.max_ptr_names).collect();
         let missing: Vec<Question> = names
             .iter()
+            .filter(|n| self.find(n, t).is_none())
             .map(|n| Question::new(n, t))
-            .filter(|q| !self.answers.contains_key(q))
             .collect();
         if !missing.is_empty() {
             return Err(Step::Need(missing));
@@ -576,9 +647,8 @@ impl Verifier {
         Ok(names
             .into_iter()
             .filter(|n| {
-                self.answers[&Question::new(n, t)]
-                    .ips()
-                    .any(|x| x == self.ip)
+                self.find(n, t)
+                    .is_some_and(|a| a.ips().any(|x| x == self.ip))
             })
             .map(str::to_string)
             .collect())
@@ -621,14 +691,27 @@ impl Verifier {
         Ok(valid_target(&s).then_some(s))
     }
 
-    fn macro_value(&self, letter: MacroLetter, domain: &str) -> Result<String, Step> {
+    fn macro_value<'a>(
+        &'a self,
+        letter: MacroLetter,
+        domain: &'a str,
+    ) -> Result<Cow<'a, str>, Step> {
         Ok(match letter {
-            MacroLetter::Sender => self.sender(),
-            MacroLetter::Local => self.local.clone(),
-            MacroLetter::SenderDomain => self.sender_domain.clone(),
-            MacroLetter::Domain => domain.to_string(),
-            MacroLetter::Ip => match self.ip {
-                IpAddr::V4(v4) => v4.to_string(),
+            MacroLetter::Sender => Cow::Borrowed(&self.sender),
+            MacroLetter::Local => Cow::Borrowed(self.local()),
+            MacroLetter::SenderDomain => Cow::Borrowed(self.sender_domain()),
+            MacroLetter::Domain => Cow::Borrowed(domain),
+            MacroLetter::Ip => Cow::Owned(match self.ip {
+                IpAddr::V4(v4) => {
+                    let mut s = String::with_capacity(15);
+                    for (i, o) in v4.octets().into_iter().enumerate() {
+                        if i > 0 {
+                            s.push('.');
+                        }
+                        push_u8(&mut s, o);
+                    }
+                    s
+                }
                 // Dot-separated nibbles (§7.3). Upper-case hex, as pyspf writes them and the
                 // openspf suite's `v-macro-ip6` explanation expects; the DNS ignores case.
                 IpAddr::V6(v6) => {
@@ -647,18 +730,20 @@ impl Verifier {
                     }
                     s
                 }
-            },
-            MacroLetter::ValidatedName => self.p_macro(domain)?,
-            MacroLetter::IpVersion => if self.ip.is_ipv4() { "in-addr" } else { "ip6" }.into(),
-            MacroLetter::Helo => self.helo.clone(),
-            MacroLetter::ClientIp => self.ip.to_string(),
-            MacroLetter::Receiver => self.receiver.clone(),
-            MacroLetter::Timestamp => self.now.to_string(),
+            }),
+            MacroLetter::ValidatedName => Cow::Owned(self.p_macro(domain)?),
+            MacroLetter::IpVersion => {
+                Cow::Borrowed(if self.ip.is_ipv4() { "in-addr" } else { "ip6" })
+            }
+            MacroLetter::Helo => Cow::Borrowed(&self.helo),
+            MacroLetter::ClientIp => Cow::Owned(self.ip.to_string()),
+            MacroLetter::Receiver => Cow::Borrowed(self.receiver.as_deref().unwrap_or("unknown")),
+            MacroLetter::Timestamp => Cow::Owned(self.now.to_string()),
         })
     }
 
     fn expand(&self, ms: &MacroString, domain: &str) -> Result<String, Step> {
-        let mut out = String::new();
+        let mut out = String::with_capacity(64);
         for p in ms.parts() {
             match p {
                 MacroPart::Literal(l) => out.push_str(l),
@@ -670,36 +755,29 @@ impl Verifier {
                     escape,
                 } => {
                     let value = self.macro_value(*letter, domain)?;
-                    let value = if keep.is_some() || *reverse || !delimiters.is_empty() {
-                        let delims = if delimiters.is_empty() {
-                            "."
-                        } else {
-                            delimiters.as_str()
-                        };
-                        let mut parts: Vec<&str> = value.split(|c| delims.contains(c)).collect();
-                        if *reverse {
-                            parts.reverse();
-                        }
-                        if let Some(k) = keep {
-                            let k = usize::from(*k);
-                            if parts.len() > k {
-                                parts.drain(..parts.len() - k);
-                            }
-                        }
-                        parts.join(".")
+                    if keep.is_none() && !*reverse && delimiters.is_empty() {
+                        push_value(&mut out, &value, *escape);
+                        continue;
+                    }
+                    // Split on the delimiters, reverse, keep the right-hand `keep` parts and
+                    // join them with dots (§7.3), without collecting the parts.
+                    // The delimiters are ASCII (the parser allows `.-+,/_=` only): a bit set.
+                    let set = if delimiters.is_empty() {
+                        1u128 << b'.'
                     } else {
-                        value
+                        delimiters.bytes().fold(0u128, |m, b| {
+                            m | 1u128.checked_shl(u32::from(b)).unwrap_or(0)
+                        })
                     };
-                    if *escape {
-                        for b in value.bytes() {
-                            if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
-                                out.push(b as char);
-                            } else {
-                                let _ = write!(out, "%{b:02X}");
-                            }
-                        }
+                    let split = || {
+                        value.split(move |c: char| c.is_ascii() && set & (1u128 << (c as u32)) != 0)
+                    };
+                    let n = split().count();
+                    let skip = keep.map_or(0, |k| n.saturating_sub(usize::from(k)));
+                    if *reverse {
+                        push_parts(&mut out, split().rev().skip(skip), *escape);
                     } else {
-                        out.push_str(&value);
+                        push_parts(&mut out, split().skip(skip), *escape);
                     }
                 }
             }
@@ -742,12 +820,12 @@ impl Verifier {
                 }
             }
         };
-        self.phase = Phase::Done(Box::new(self.output(
-            SpfResult::Fail,
-            None,
-            Some(mechanism),
-            text,
-        )));
+        self.phase = Phase::Done {
+            result: SpfResult::Fail,
+            problem: None,
+            mechanism: Some(mechanism),
+            explanation: text,
+        };
         Ok(())
     }
 }
@@ -758,7 +836,17 @@ impl DnsMachine for Verifier {
     fn poll(&mut self) -> Poll<SpfOutput> {
         match self.run() {
             Ok(()) => match &self.phase {
-                Phase::Done(out) => Poll::Ready((**out).clone()),
+                Phase::Done {
+                    result,
+                    problem,
+                    mechanism,
+                    explanation,
+                } => Poll::Ready(self.output(
+                    *result,
+                    problem.clone(),
+                    mechanism.clone(),
+                    explanation.clone(),
+                )),
                 _ => unreachable!("run returns Ok only when done"),
             },
             Err(mut q) => {
@@ -770,9 +858,38 @@ impl DnsMachine for Verifier {
     }
 
     fn provide(&mut self, question: &Question, answer: Answer) {
-        if self.pending.contains(question) {
-            self.answers.insert(question.clone(), answer);
+        if !self.pending.contains(question) {
+            return;
         }
+        match self.answers.iter_mut().find(|(q, _)| q == question) {
+            Some((_, a)) => *a = answer,
+            None => self.answers.push((question.clone(), answer)),
+        }
+    }
+}
+
+/// Appends a macro value, URL-escaped (§7.3) when the letter was upper case.
+fn push_value(out: &mut String, value: &str, escape: bool) {
+    if !escape {
+        out.push_str(value);
+        return;
+    }
+    for b in value.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
+            out.push(char::from(b));
+        } else {
+            let _ = write!(out, "%{b:02X}");
+        }
+    }
+}
+
+/// Appends macro value parts joined with dots.
+fn push_parts<'a>(out: &mut String, parts: impl Iterator<Item = &'a str>, escape: bool) {
+    for (i, part) in parts.enumerate() {
+        if i > 0 {
+            out.push('.');
+        }
+        push_value(out, part, escape);
     }
 }
 
@@ -817,7 +934,11 @@ fn valid_domain(d: &str) -> bool {
 }
 
 fn valid_target(d: &str) -> bool {
-    !d.is_empty() && d.len() <= 253 && d.split('.').all(|l| !l.is_empty() && l.len() <= 63)
+    !d.is_empty()
+        && d.len() <= 253
+        && d.as_bytes()
+            .split(|&b| b == b'.')
+            .all(|l| !l.is_empty() && l.len() <= 63)
 }
 
 fn in_dual(ip: IpAddr, addr: IpAddr, cidr4: u8, cidr6: u8) -> bool {

@@ -100,21 +100,16 @@ impl Mechanism {
     }
 }
 
-fn fmt_cidr(f: &mut fmt::Formatter<'_>, cidr4: u8, cidr6: u8) -> fmt::Result {
-    if cidr4 != 32 {
-        write!(f, "/{cidr4}")?;
-    }
-    if cidr6 != 128 {
-        write!(f, "//{cidr6}")?;
-    }
-    Ok(())
-}
-
-impl fmt::Display for Mechanism {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+impl Mechanism {
+    /// Appends the mechanism's text (what `Display` writes) to `out` without the formatting
+    /// machinery: the evaluator names the matched mechanism in every result.
+    pub(crate) fn write_text(&self, out: &mut String) {
         match self {
-            Self::All => f.write_str("all"),
-            Self::Include(d) => write!(f, "include:{d}"),
+            Self::All => out.push_str("all"),
+            Self::Include(d) => {
+                out.push_str("include:");
+                d.write_text(out);
+            }
             Self::A {
                 domain,
                 cidr4,
@@ -125,36 +120,76 @@ impl fmt::Display for Mechanism {
                 cidr4,
                 cidr6,
             } => {
-                f.write_str(if matches!(self, Self::A { .. }) {
+                out.push_str(if matches!(self, Self::A { .. }) {
                     "a"
                 } else {
                     "mx"
-                })?;
+                });
                 if let Some(d) = domain {
-                    write!(f, ":{d}")?;
+                    out.push(':');
+                    d.write_text(out);
                 }
-                fmt_cidr(f, *cidr4, *cidr6)
+                if *cidr4 != 32 {
+                    out.push('/');
+                    push_u8(out, *cidr4);
+                }
+                if *cidr6 != 128 {
+                    out.push_str("//");
+                    push_u8(out, *cidr6);
+                }
             }
-            Self::Ptr(d) => match d {
-                Some(d) => write!(f, "ptr:{d}"),
-                None => f.write_str("ptr"),
-            },
-            Self::Ip4 { addr, prefix } => {
-                write!(f, "ip4:{addr}")?;
-                if *prefix != 32 {
-                    write!(f, "/{prefix}")?;
+            Self::Ptr(d) => {
+                out.push_str("ptr");
+                if let Some(d) = d {
+                    out.push(':');
+                    d.write_text(out);
                 }
-                Ok(())
+            }
+            Self::Ip4 { addr, prefix } => {
+                out.push_str("ip4:");
+                for (i, o) in addr.octets().into_iter().enumerate() {
+                    if i > 0 {
+                        out.push('.');
+                    }
+                    push_u8(out, o);
+                }
+                if *prefix != 32 {
+                    out.push('/');
+                    push_u8(out, *prefix);
+                }
             }
             Self::Ip6 { addr, prefix } => {
-                write!(f, "ip6:{addr}")?;
+                use fmt::Write as _;
+                let _ = write!(out, "ip6:{addr}");
                 if *prefix != 128 {
-                    write!(f, "/{prefix}")?;
+                    out.push('/');
+                    push_u8(out, *prefix);
                 }
-                Ok(())
             }
-            Self::Exists(d) => write!(f, "exists:{d}"),
+            Self::Exists(d) => {
+                out.push_str("exists:");
+                d.write_text(out);
+            }
         }
+    }
+}
+
+/// Appends a number in decimal.
+pub(crate) fn push_u8(out: &mut String, n: u8) {
+    if n >= 100 {
+        out.push(char::from(b'0' + n / 100));
+    }
+    if n >= 10 {
+        out.push(char::from(b'0' + n / 10 % 10));
+    }
+    out.push(char::from(b'0' + n % 10));
+}
+
+impl fmt::Display for Mechanism {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut s = String::with_capacity(32);
+        self.write_text(&mut s);
+        f.write_str(&s)
     }
 }
 
@@ -167,9 +202,19 @@ pub struct Directive {
     pub mechanism: Mechanism,
 }
 
+impl Directive {
+    /// Appends the directive's text (what `Display` writes) to `out`.
+    pub(crate) fn write_text(&self, out: &mut String) {
+        out.push_str(self.qualifier.symbol());
+        self.mechanism.write_text(out);
+    }
+}
+
 impl fmt::Display for Directive {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}{}", self.qualifier.symbol(), self.mechanism)
+        let mut s = String::with_capacity(32);
+        self.write_text(&mut s);
+        f.write_str(&s)
     }
 }
 
@@ -288,7 +333,8 @@ impl MacroString {
     /// Parses, and says whether the text ends in a macro-expand (the `domain-end` rule).
     #[allow(clippy::many_single_char_names)]
     fn parse_inner(s: &[u8], explain: bool) -> Result<(Self, bool), String> {
-        let mut parts = Vec::new();
+        // At most a literal before and after every macro.
+        let mut parts = Vec::with_capacity(2 * memchr::memchr_iter(b'%', s).count() + 1);
         let mut lit = String::new();
         let mut i = 0;
         let mut ends_with_macro = false;
@@ -366,9 +412,16 @@ impl MacroString {
                     _ => return Err("'%' not followed by '{', '%', '_' or '-'".into()),
                 }
             } else if (0x21..=0x7e).contains(&c) || (explain && c == b' ') {
+                // A run of literal octets at once (one copy, not one push per octet).
+                let run = s[i..]
+                    .iter()
+                    .position(|&b| {
+                        !(b != b'%' && ((0x21..=0x7e).contains(&b) || (explain && b == b' ')))
+                    })
+                    .map_or(s.len(), |n| i + n);
                 ends_with_macro = false;
-                lit.push(c as char);
-                i += 1;
+                lit.push_str(std::str::from_utf8(&s[i..run]).unwrap_or_default());
+                i = run;
             } else {
                 return Err(format!("invalid character 0x{c:02x}"));
             }
@@ -415,28 +468,29 @@ fn is_toplabel(s: &str) -> bool {
     }
 }
 
-impl fmt::Display for MacroString {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+impl MacroString {
+    /// Appends the macro-string's text (what `Display` writes) to `out`, re-encoded so it
+    /// parses back to the same value.
+    pub(crate) fn write_text(&self, out: &mut String) {
         for p in &self.parts {
             match p {
                 MacroPart::Literal(l) => {
-                    // Re-encode so the output parses back to the same value.
                     let mut rest = l.as_str();
                     while let Some(pos) = rest.find(['%', ' ']) {
-                        f.write_str(&rest[..pos])?;
+                        out.push_str(&rest[..pos]);
                         if rest[pos..].starts_with("%20") {
-                            f.write_str("%-")?;
+                            out.push_str("%-");
                             rest = &rest[pos + 3..];
                         } else {
-                            f.write_str(if rest.as_bytes()[pos] == b'%' {
+                            out.push_str(if rest.as_bytes()[pos] == b'%' {
                                 "%%"
                             } else {
                                 "%_"
-                            })?;
+                            });
                             rest = &rest[pos + 1..];
                         }
                     }
-                    f.write_str(rest)?;
+                    out.push_str(rest);
                 }
                 MacroPart::Macro {
                     letter,
@@ -450,18 +504,27 @@ impl fmt::Display for MacroString {
                     } else {
                         letter.byte()
                     };
-                    write!(f, "%{{{}", l as char)?;
+                    out.push_str("%{");
+                    out.push(char::from(l));
                     if let Some(k) = keep {
-                        write!(f, "{k}")?;
+                        push_u8(out, *k);
                     }
                     if *reverse {
-                        f.write_str("r")?;
+                        out.push('r');
                     }
-                    write!(f, "{delimiters}}}")?;
+                    out.push_str(delimiters);
+                    out.push('}');
                 }
             }
         }
-        Ok(())
+    }
+}
+
+impl fmt::Display for MacroString {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut s = String::with_capacity(32);
+        self.write_text(&mut s);
+        f.write_str(&s)
     }
 }
 
@@ -599,7 +662,10 @@ impl Record {
                 message: "not an SPF record (no v=spf1)".into(),
             });
         }
-        let mut rec = Self::default();
+        let mut rec = Self {
+            directives: Vec::with_capacity(memchr::memchr_iter(b' ', &txt[6..]).count()),
+            ..Self::default()
+        };
         for term in txt[6..].split(|&b| b == b' ').filter(|t| !t.is_empty()) {
             let err = |m: String| RecordError {
                 term: String::from_utf8_lossy(term).into_owned(),
@@ -720,10 +786,7 @@ impl Record {
             b"ip4" => {
                 let spec = arg.strip_prefix(b":").ok_or("ip4 needs :address")?;
                 let (addr, prefix) = split_cidr(spec, 32)?;
-                let addr = std::str::from_utf8(addr)
-                    .ok()
-                    .and_then(|a| a.parse::<Ipv4Addr>().ok())
-                    .ok_or("bad IPv4 address")?;
+                let addr = parse_ipv4(addr).ok_or("bad IPv4 address")?;
                 Mechanism::Ip4 { addr, prefix }
             }
             b"ip6" => {
@@ -750,19 +813,35 @@ impl Record {
     }
 }
 
+/// A dotted quad: four decimal octets of at most 255 without leading zeros (what
+/// `Ipv4Addr::from_str` accepts), read straight from the bytes.
+fn parse_ipv4(s: &[u8]) -> Option<Ipv4Addr> {
+    let mut octets = [0u8; 4];
+    let mut parts = s.split(|&b| b == b'.');
+    for o in &mut octets {
+        let p = parts.next()?;
+        if p.is_empty() || p.len() > 3 || (p.len() > 1 && p[0] == b'0') {
+            return None;
+        }
+        let mut v = 0u16;
+        for &c in p {
+            if !c.is_ascii_digit() {
+                return None;
+            }
+            v = v * 10 + u16::from(c - b'0');
+        }
+        *o = u8::try_from(v).ok()?;
+    }
+    parts.next().is_none().then_some(Ipv4Addr::from(octets))
+}
+
 /// ip4-cidr-length = "/" ( "0" / %x31-39 0*1DIGIT ); the same shape up to 3 digits for ip6.
 fn parse_len(d: &[u8], max: u8) -> Result<u8, String> {
     let ok = !d.is_empty()
         && d.len() <= 3
         && d.iter().all(u8::is_ascii_digit)
         && (d.len() == 1 || d[0] != b'0');
-    let v = if ok {
-        std::str::from_utf8(d)
-            .ok()
-            .and_then(|s| s.parse::<u16>().ok())
-    } else {
-        None
-    };
+    let v = ok.then(|| d.iter().fold(0u16, |v, &c| v * 10 + u16::from(c - b'0')));
     match v {
         Some(v) if v <= u16::from(max) => Ok(v as u8),
         _ => Err(format!(
@@ -915,6 +994,37 @@ mod tests {
             "v=spf1 a:Example.com/24 ~all redirect=x.example"
         );
         assert_eq!(Record::parse(r.to_string().as_bytes()).unwrap(), r);
+    }
+
+    #[test]
+    fn ipv4_reader_agrees_with_std() {
+        for s in [
+            "192.0.2.1",
+            "0.0.0.0",
+            "255.255.255.255",
+            "256.1.1.1",
+            "1.2.3",
+            "1.2.3.4.5",
+            "01.2.3.4",
+            "1.2.3.04",
+            "1.2.3.0",
+            "1..3.4",
+            "",
+            ".",
+            "1.2.3.4.",
+            "a.b.c.d",
+            "1234.1.1.1",
+            "1.2.3.-4",
+            "+1.2.3.4",
+            "1.2.3.4 ",
+            "00.0.0.0",
+        ] {
+            assert_eq!(
+                parse_ipv4(s.as_bytes()),
+                s.parse::<Ipv4Addr>().ok(),
+                "{s:?}"
+            );
+        }
     }
 
     #[test]
