@@ -98,6 +98,8 @@ struct Suite {
     binaries: HashMap<String, Arc<Program>>,
     errors: Vec<String>,
     result: SubResult,
+    /// Kinds of the result's actions already executed (a result keeps them until reset).
+    executed: Vec<String>,
     mailboxes: BTreeMap<String, Vec<Stored>>,
     sent: Vec<Sent>,
     metadata: HashMap<(Option<String>, String), String>,
@@ -171,6 +173,7 @@ impl Suite {
                 implicit_keep: true,
                 ..SubResult::default()
             },
+            executed: Vec::new(),
             mailboxes: BTreeMap::new(),
             sent: Vec::new(),
             metadata: HashMap::new(),
@@ -499,6 +502,15 @@ impl Suite {
             }
             self.mailboxes.insert(mailbox.to_string(), Vec::new());
         }
+        // Dovecot's mail store (which the suite is written against) runs with attachment
+        // detection on: every saved message gets $HasAttachment or $HasNoAttachment.
+        let mut flags = flags;
+        let lower = String::from_utf8_lossy(&message).to_ascii_lowercase();
+        flags.push(if lower.contains("content-disposition: attachment") {
+            "$HasAttachment".into()
+        } else {
+            "$HasNoAttachment".into()
+        });
         self.mailboxes
             .get_mut(mailbox)
             .expect("created")
@@ -545,6 +557,8 @@ impl Suite {
         } else {
             self.result.implicit_keep
         };
+        self.executed
+            .extend(actions.iter().map(|a| a.kind_name().to_string()));
         let base = own_current.to_vec();
         let implicit_headers = self.result.implicit_headers.take();
         let mut ok = true;
@@ -693,6 +707,7 @@ impl Suite {
             }
             TestsuiteRequest::ResultReset => {
                 rt.reset_result();
+                self.executed.clear();
                 self.result = SubResult {
                     implicit_keep: true,
                     ..SubResult::default()
@@ -716,6 +731,7 @@ impl Suite {
                     self.result.duplicates.extend(res.duplicates);
                 } else {
                     rt.reset_result();
+                    self.executed.clear();
                     self.result = res;
                 }
                 self.errors.clear();
@@ -753,11 +769,8 @@ impl Suite {
             }
             TestsuiteRequest::Errors => Answer::Values(self.errors.clone()),
             TestsuiteRequest::ResultActions => {
-                let mut names: Vec<String> = rt
-                    .actions()
-                    .iter()
-                    .map(|a| a.kind_name().to_string())
-                    .collect();
+                let mut names: Vec<String> = self.executed.clone();
+                names.extend(rt.actions().iter().map(|a| a.kind_name().to_string()));
                 names.extend(
                     self.result
                         .actions

@@ -56,8 +56,12 @@ impl Runtime<'_, '_> {
                         addrs.push(v.trim().to_string());
                     }
                 }
+                // An address that is not a valid addr-spec is seen only by `:all`
+                // (RFC 5228 §2.7.4).
+                let all = matches!(part, crate::program::AddressPart::All);
                 let values: Vec<&str> = addrs
                     .iter()
+                    .filter(|a| all || address::parse_redirect_address(a).is_some())
                     .filter_map(|a| address::address_part(a, *part, delim))
                     .collect();
                 let keys: Vec<Cow<'_, str>> = keys.iter().map(|k| self.expand(k)).collect();
@@ -910,17 +914,113 @@ fn mime_option_values(v: &str, opt: &MimeOption, params: &[String]) -> Vec<Strin
         } else {
             format!("{ty}/{sub}")
         }],
-        MimeOption::Param(_) => {
-            let mut out = Vec::new();
-            for p in parts {
-                if let Some((n, val)) = p.split_once('=') {
-                    let n = n.trim().to_ascii_lowercase();
-                    if params.contains(&n) {
-                        out.push(val.trim().trim_matches('"').to_string());
-                    }
+        MimeOption::Param(_) => decode_params(parts)
+            .into_iter()
+            .filter(|(n, _)| params.contains(n))
+            .map(|(_, v)| v)
+            .collect(),
+    }
+}
+
+/// MIME parameters (`name=value`, quoted or not), with RFC 2231 continuations
+/// (`name*0`, `name*1`, ...) joined and extended values (`name*=charset'lang'%XX`)
+/// decoded. Names are lower-cased.
+fn decode_params<'a>(parts: impl Iterator<Item = &'a str>) -> Vec<(String, String)> {
+    // (base name, segment number, extended, raw value)
+    let mut raw: Vec<(String, u32, bool, String)> = Vec::new();
+    for p in parts {
+        let Some((n, val)) = p.split_once('=') else {
+            continue;
+        };
+        let n = n.trim().to_ascii_lowercase();
+        let val = val.trim();
+        let val = val
+            .strip_prefix('"')
+            .and_then(|v| v.strip_suffix('"'))
+            .map_or_else(|| val.to_string(), |v| v.replace("\\\"", "\""));
+        let (base, extended) = match n.strip_suffix('*') {
+            Some(b) => (b.to_string(), true),
+            None => (n, false),
+        };
+        let (base, seg) = match base.rsplit_once('*') {
+            Some((b, num)) if !num.is_empty() && num.bytes().all(|c| c.is_ascii_digit()) => {
+                (b.to_string(), num.parse().unwrap_or(u32::MAX))
+            }
+            _ => (base, 0),
+        };
+        raw.push((base, seg, extended, val));
+    }
+    let mut out: Vec<(String, String)> = Vec::new();
+    let mut names: Vec<String> = raw.iter().map(|r| r.0.clone()).collect();
+    names.dedup();
+    for name in names {
+        if out.iter().any(|(n, _)| *n == name) {
+            continue;
+        }
+        let mut segs: Vec<&(String, u32, bool, String)> =
+            raw.iter().filter(|r| r.0 == name).collect();
+        segs.sort_by_key(|r| r.1);
+        let mut bytes = Vec::new();
+        let mut latin1 = false;
+        for (k, (_, _, extended, v)) in segs.iter().enumerate() {
+            if !*extended {
+                bytes.extend_from_slice(v.as_bytes());
+                continue;
+            }
+            let mut v = v.as_str();
+            if k == 0 {
+                // charset'language'value
+                let mut it = v.splitn(3, '\'');
+                if let (Some(cs), Some(_), Some(rest)) = (it.next(), it.next(), it.next()) {
+                    latin1 =
+                        cs.eq_ignore_ascii_case("iso-8859-1") || cs.eq_ignore_ascii_case("latin1");
+                    v = rest;
                 }
             }
-            out
+            let b = v.as_bytes();
+            let mut i = 0;
+            while i < b.len() {
+                let hex = (b[i] == b'%')
+                    .then(|| b.get(i + 1..i + 3))
+                    .flatten()
+                    .and_then(|h| std::str::from_utf8(h).ok())
+                    .and_then(|h| u8::from_str_radix(h, 16).ok());
+                if let Some(x) = hex {
+                    bytes.push(x);
+                    i += 3;
+                } else {
+                    bytes.push(b[i]);
+                    i += 1;
+                }
+            }
         }
+        let value = if latin1 {
+            bytes.iter().map(|&c| char::from(c)).collect()
+        } else {
+            String::from_utf8_lossy(&bytes).into_owned()
+        };
+        out.push((name, value));
+    }
+    out
+}
+
+#[cfg(test)]
+mod param_tests {
+    use super::decode_params;
+
+    #[test]
+    fn rfc2231_parameters() {
+        let v = "application/x-stuff;\r\n\ttitle*0*=us-ascii'en'This%20is%20even%20more%20;\r\n\ttitle*1*=%2A%2A%2Afun%2A%2A%2A%20;\r\n\ttitle*2=\"isn't it!\"";
+        let p = decode_params(v.split(';').skip(1));
+        assert_eq!(
+            p,
+            [(
+                "title".to_string(),
+                "This is even more ***fun*** isn't it!".to_string()
+            )]
+        );
+        let p = decode_params(" charset=\"UTF-8\"; name*=iso-8859-1''caf%E9".split(';'));
+        assert_eq!(p[0], ("charset".to_string(), "UTF-8".to_string()));
+        assert_eq!(p[1], ("name".to_string(), "caf\u{e9}".to_string()));
     }
 }

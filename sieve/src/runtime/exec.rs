@@ -157,11 +157,15 @@ impl Runtime<'_, '_> {
             }
             _ => {}
         }
-        // reject/ereject cannot be combined with deliveries (RFC 5429 §2.1).
+        // reject/ereject cannot be combined with deliveries (RFC 5429 §2.1), nor with a
+        // vacation response (the sender would get both a rejection and a reply).
         let delivers = |x: &Action| {
             matches!(
                 x,
-                Action::Keep { .. } | Action::FileInto { .. } | Action::Redirect { .. }
+                Action::Keep { .. }
+                    | Action::FileInto { .. }
+                    | Action::Redirect { .. }
+                    | Action::Vacation { .. }
             )
         };
         let is_reject = matches!(a, Action::Reject { .. });
@@ -173,7 +177,7 @@ impl Runtime<'_, '_> {
                     .any(|x| matches!(x, Action::Reject { .. })))
         {
             return Err(Flow::Error(format!(
-                "the '{}' action conflicts with an earlier action ('reject' cannot be combined with keep, fileinto or redirect)",
+                "the '{}' action conflicts with an earlier action ('reject' cannot be combined with keep, fileinto, redirect or vacation)",
                 a.kind_name()
             )));
         }
@@ -342,11 +346,13 @@ impl Runtime<'_, '_> {
                 let current = self.current_part();
                 let mut parts = Vec::new();
                 self.message.parts();
-                descendants(self.message.parts_ref().unwrap_or(&[]), current, &mut parts);
-                // A message that is not multipart is its own single part (as Pigeonhole).
-                if parts.is_empty() && self.loops.is_empty() {
+                // The outermost loop visits the message itself first, then every part in
+                // order (a non-multipart message is its one part); a nested loop visits
+                // the parts inside the current one (RFC 5703 §3, as Pigeonhole does).
+                if self.loops.is_empty() {
                     parts.push(0);
                 }
+                descendants(self.message.parts_ref().unwrap_or(&[]), current, &mut parts);
                 if parts.is_empty() {
                     return Ok(*end as usize);
                 }

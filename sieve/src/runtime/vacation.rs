@@ -432,6 +432,15 @@ impl Runtime<'_, '_> {
             headers,
             body,
         };
+        if self
+            .actions
+            .iter()
+            .any(|x| matches!(x, Action::Reject { .. }))
+        {
+            return Err(Flow::Error(
+                "the 'vacation' action conflicts with an earlier 'reject'".into(),
+            ));
+        }
         if self.actions.len() >= self.ctx.limits.max_actions {
             return Err(Flow::Error(format!(
                 "total number of actions exceeds policy limit ({})",
@@ -518,21 +527,13 @@ impl Runtime<'_, '_> {
         if !uri.to.is_empty() {
             headers.push((
                 "To".into(),
-                uri.to
-                    .iter()
-                    .map(&show)
-                    .collect::<Vec<_>>()
-                    .join(", "),
+                uri.to.iter().map(&show).collect::<Vec<_>>().join(", "),
             ));
         }
         if !uri.cc.is_empty() {
             headers.push((
                 "Cc".into(),
-                uri.cc
-                    .iter()
-                    .map(show)
-                    .collect::<Vec<_>>()
-                    .join(", "),
+                uri.cc.iter().map(show).collect::<Vec<_>>().join(", "),
             ));
         }
         headers.push((
