@@ -370,3 +370,297 @@ include :personal "lists";"#,
     );
     assert_eq!(out.status.code(), Some(64));
 }
+
+/// A private Postfix instance in a scratch directory, stopped (by its master's PID) on drop.
+struct Postfix {
+    etc: std::path::PathBuf,
+    pid_file: std::path::PathBuf,
+}
+
+impl Postfix {
+    fn run(etc: &Path, what: &str) -> Output {
+        Command::new("postfix")
+            .args(["-c", etc.to_str().unwrap(), what])
+            .stdin(Stdio::null())
+            .output()
+            .unwrap_or_else(|e| panic!("postfix {what}: {e} (is Postfix installed?)"))
+    }
+
+    fn master_pid(&self) -> Option<u32> {
+        std::fs::read_to_string(&self.pid_file)
+            .ok()?
+            .trim()
+            .parse()
+            .ok()
+    }
+}
+
+fn alive(pid: u32) -> bool {
+    // A zombie is not alive (PID 1 here may reap late).
+    std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|s| {
+        s.rsplit(')')
+            .next()
+            .is_some_and(|r| !r.trim_start().starts_with('Z'))
+    })
+}
+
+impl Drop for Postfix {
+    fn drop(&mut self) {
+        let pid = self.master_pid();
+        let _ = Self::run(&self.etc, "stop");
+        if let Some(pid) = pid {
+            for _ in 0..100 {
+                if !alive(pid) {
+                    return;
+                }
+                std::thread::sleep(std::time::Duration::from_millis(100));
+            }
+            let _ = Command::new("kill")
+                .args(["-KILL", &pid.to_string()])
+                .status();
+        }
+    }
+}
+
+fn smtp_send(port: u16, from: &str, to: &str, msg: &str) {
+    use std::io::{BufRead, BufReader};
+    let s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    s.set_read_timeout(Some(std::time::Duration::from_secs(30)))
+        .unwrap();
+    let mut r = BufReader::new(s.try_clone().unwrap());
+    let mut w = s;
+    let mut expect = |code: &str| {
+        loop {
+            let mut line = String::new();
+            r.read_line(&mut line).unwrap();
+            assert!(line.starts_with(code), "expected {code}, got {line:?}");
+            if line.as_bytes().get(3) != Some(&b'-') {
+                break;
+            }
+        }
+    };
+    expect("220");
+    for (cmd, code) in [
+        ("EHLO client.test".to_string(), "250"),
+        (format!("MAIL FROM:<{from}>"), "250"),
+        (format!("RCPT TO:<{to}>"), "250"),
+        ("DATA".to_string(), "354"),
+    ] {
+        write!(w, "{cmd}\r\n").unwrap();
+        expect(code);
+    }
+    assert!(msg.ends_with('\n'));
+    write!(w, "{}.\r\n", msg.replace('\n', "\r\n")).unwrap();
+    expect("250");
+    write!(w, "QUIT\r\n").unwrap();
+    expect("221");
+}
+
+/// Postfix's local(8) with `mailbox_command` running our `deliver` (with a Sieve script)
+/// as the recipient: a message submitted over SMTP lands in our Maildir, filtered.
+#[test]
+#[ignore = "interop: needs root and Postfix installed (.ci/peers/install-peers.sh); starts its own instance"]
+fn postfix_mailbox_command_runs_deliver() {
+    let uid = Command::new("id").arg("-u").output().unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&uid.stdout).trim(),
+        "0",
+        "this test starts Postfix, which needs root"
+    );
+    let dir = TempDir::new();
+    let d = dir.path();
+    // Every ancestor must be searchable by postfix and nobody.
+    Command::new("chmod")
+        .args(["755", d.to_str().unwrap()])
+        .status()
+        .unwrap();
+    let etc = d.join("postfix/etc");
+    for sub in ["postfix/etc", "postfix/spool", "postfix/data", "Maildir"] {
+        std::fs::create_dir_all(d.join(sub)).unwrap();
+    }
+    let md = d.join("Maildir");
+    // local(8) runs mailbox_command as the recipient, here `nobody`.
+    assert!(
+        Command::new("chown")
+            .args(["65534:65534", md.to_str().unwrap()])
+            .status()
+            .unwrap()
+            .success()
+    );
+    assert!(
+        Command::new("chown")
+            .args(["postfix", d.join("postfix/data").to_str().unwrap()])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let sieve = d.join("filter.sieve");
+    std::fs::write(
+        &sieve,
+        r#"require ["fileinto", "envelope"];
+if envelope :is "from" "alice@sender.test" {
+    if header :contains "subject" "[rust]" { fileinto "Lists.rust"; }
+}
+"#,
+    )
+    .unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let p = |x: &Path| x.to_str().unwrap().to_owned();
+    let main_cf = format!(
+        r#"compatibility_level = 3.6
+config_directory = {etc}
+queue_directory = {spool}
+data_directory = {data}
+mail_owner = postfix
+setgid_group = postdrop
+maillog_file = {d}/postfix/postfix.log
+maillog_file_prefixes = {d}
+myhostname = mx.deliver.test
+mydomain = deliver.test
+myorigin = deliver.test
+mydestination = deliver.test
+alias_maps =
+alias_database =
+biff = no
+inet_interfaces = 127.0.0.1
+inet_protocols = ipv4
+mynetworks = 127.0.0.0/8
+relayhost = [127.0.0.1]:9
+default_transport = error:no remote delivery in this test
+mailbox_command = {deliver} --maildir {md} --sender "$SENDER" --recipient "$RECIPIENT" --sieve {sieve}
+queue_run_delay = 1s
+minimal_backoff_time = 1s
+maximal_backoff_time = 5s
+in_flow_delay = 0s
+smtpd_error_sleep_time = 0s
+"#,
+        etc = p(&etc),
+        spool = p(&d.join("postfix/spool")),
+        data = p(&d.join("postfix/data")),
+        d = p(d),
+        deliver = env!("CARGO_BIN_EXE_deliver"),
+        md = p(&md),
+        sieve = p(&sieve),
+    );
+    std::fs::write(etc.join("main.cf"), main_cf).unwrap();
+    let mut master = format!("127.0.0.1:{port} inet n - n - - smtpd\n");
+    for line in [
+        "pickup unix n - n 60 1 pickup",
+        "cleanup unix n - n - 0 cleanup",
+        "qmgr unix n - n 300 1 qmgr",
+        "rewrite unix - - n - - trivial-rewrite",
+        "bounce unix - - n - 0 bounce",
+        "defer unix - - n - 0 bounce",
+        "trace unix - - n - 0 bounce",
+        "verify unix - - n - 1 verify",
+        "flush unix n - n 1000? 0 flush",
+        "proxymap unix - - n - - proxymap",
+        "proxywrite unix - - n - 1 proxymap",
+        "smtp unix - - n - - smtp",
+        "relay unix - - n - - smtp",
+        "showq unix n - n - - showq",
+        "error unix - - n - - error",
+        "retry unix - - n - - error",
+        "discard unix - - n - - discard",
+        "local unix - n n - - local",
+        "anvil unix - - n - 1 anvil",
+        "scache unix - - n - 1 scache",
+        "postlog unix-dgram n - n - 1 postlogd",
+    ] {
+        master.push_str(line);
+        master.push('\n');
+    }
+    std::fs::write(etc.join("master.cf"), master).unwrap();
+    let log = d.join("postfix/postfix.log");
+    let check = Postfix::run(&etc, "check");
+    assert!(check.status.success(), "postfix check: {check:?}");
+    let pf = Postfix {
+        etc: etc.clone(),
+        pid_file: d.join("postfix/spool/pid/master.pid"),
+    };
+    let start = Postfix::run(&etc, "start");
+    assert!(
+        start.status.success(),
+        "postfix start: {start:?}\n{}",
+        std::fs::read_to_string(&log).unwrap_or_default()
+    );
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "postfix does not listen:\n{}",
+            std::fs::read_to_string(&log).unwrap_or_default()
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    assert!(pf.master_pid().is_some_and(alive));
+
+    smtp_send(
+        port,
+        "alice@sender.test",
+        "nobody@deliver.test",
+        "From: alice@sender.test\nTo: nobody@deliver.test\nSubject: [rust] 1.95 is out\n\nRelease notes.\n",
+    );
+    smtp_send(
+        port,
+        "bob@sender.test",
+        "nobody@deliver.test",
+        "From: bob@sender.test\nTo: nobody@deliver.test\nSubject: lunch?\n\nAt noon.\n",
+    );
+    let deadline = std::time::Instant::now() + std::time::Duration::from_mins(1);
+    loop {
+        let done =
+            names(&md.join(".Lists.rust/new")).len() == 1 && names(&md.join("new")).len() == 1;
+        if done {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "not delivered in a minute; Maildir: {:?} / {:?}\n{}",
+            names(&md.join("new")),
+            names(&md.join(".Lists.rust/new")),
+            std::fs::read_to_string(&log).unwrap_or_default()
+        );
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    let rust = md
+        .join(".Lists.rust/new")
+        .join(&names(&md.join(".Lists.rust/new"))[0]);
+    let text = std::fs::read_to_string(rust).unwrap();
+    // local(8) adds the envelope fields itself; deliver added none of its own.
+    assert!(
+        text.starts_with("Return-Path: <alice@sender.test>\n"),
+        "{text}"
+    );
+    assert!(
+        text.contains("\nDelivered-To: nobody@deliver.test\n"),
+        "{text}"
+    );
+    assert!(text.contains("\nSubject: [rust] 1.95 is out\n"), "{text}");
+    assert!(text.ends_with("\n\nRelease notes.\n"), "{text}");
+    assert!(!text.contains("\r\n"), "LF line ends from Postfix: {text}");
+    let inbox = md.join("new").join(&names(&md.join("new"))[0]);
+    assert!(
+        std::fs::read_to_string(inbox)
+            .unwrap()
+            .contains("Subject: lunch?")
+    );
+    // Files are owned by the recipient that local(8) ran deliver as.
+    let meta = std::fs::metadata(md.join(".Lists.rust")).unwrap();
+    assert_eq!(std::os::unix::fs::MetadataExt::uid(&meta), 65534);
+    let log_text = std::fs::read_to_string(&log).unwrap_or_default();
+    assert!(
+        log_text
+            .matches("status=sent (delivered to command:")
+            .count()
+            >= 2,
+        "{log_text}"
+    );
+    let pid = pf.master_pid().unwrap();
+    drop(pf);
+    assert!(!alive(pid), "postfix master {pid} still running");
+}
