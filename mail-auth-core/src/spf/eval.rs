@@ -1,12 +1,14 @@
 //! `check_host()` (RFC 7208 §4) as a resumable machine.
 
 use std::borrow::Cow;
+use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use super::record::{
-    Directive, MacroLetter, MacroPart, MacroString, Mechanism, Qualifier, Record, push_u8,
+    Directive, MacroLetter, MacroPart, MacroString, Mechanism, Qualifier, Record, RecordError,
+    push_u8,
 };
 use super::{Identity, SpfOutput, SpfResult, is_spf_record};
 use crate::dns::{Answer, DnsMachine, Poll, Question, RecordType};
@@ -72,6 +74,67 @@ pub struct Verifier {
     phase: Phase,
     lookups: u32,
     voids: u32,
+    cache: Option<Arc<RecordCache>>,
+}
+
+/// Parsed SPF records shared between evaluations (a receiver checks the same few popular
+/// records over and over), keyed by the record's text, so the cache can never hand out a
+/// record that differs from the DNS answer. Records that do not parse are not kept.
+///
+/// Bounded: when `capacity` records are held, the next new one empties the cache first.
+/// Share it between threads with an `Arc` (lookups take a short lock).
+#[derive(Debug)]
+pub struct RecordCache {
+    records: Mutex<HashMap<Box<[u8]>, Arc<Record>>>,
+    capacity: usize,
+}
+
+impl RecordCache {
+    /// A cache holding at most `capacity` records (at least 1).
+    pub fn new(capacity: usize) -> Self {
+        Self {
+            records: Mutex::new(HashMap::new()),
+            capacity: capacity.max(1),
+        }
+    }
+
+    /// The records held.
+    pub fn len(&self) -> usize {
+        self.lock().len()
+    }
+
+    /// True when no record is held.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<Box<[u8]>, Arc<Record>>> {
+        // A panic while holding the lock cannot leave the map half-updated: keep using it.
+        self.records
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// The parsed record for `txt`, parsed and kept on a miss.
+    pub fn get_or_parse(&self, txt: &[u8]) -> Result<Arc<Record>, RecordError> {
+        if let Some(r) = self.lock().get(txt) {
+            return Ok(Arc::clone(r));
+        }
+        let r = Arc::new(Record::parse(txt)?);
+        let mut map = self.lock();
+        if map.len() >= self.capacity {
+            map.clear();
+        }
+        map.insert(txt.into(), Arc::clone(&r));
+        Ok(r)
+    }
+}
+
+impl Default for RecordCache {
+    /// Room for 1,000 records.
+    fn default() -> Self {
+        Self::new(1000)
+    }
 }
 
 #[derive(Clone, Debug)]
@@ -207,6 +270,7 @@ impl Verifier {
             phase: Phase::Eval,
             lookups: 0,
             voids: 0,
+            cache: None,
             domain: Arc::clone(&domain),
         };
         if valid_domain(&domain) {
@@ -248,6 +312,14 @@ impl Verifier {
     #[must_use]
     pub fn default_explanation(mut self, text: &str) -> Self {
         self.default_explanation = Some(text.to_string());
+        self
+    }
+
+    /// Takes parsed records from (and adds them to) a cache shared between evaluations,
+    /// instead of parsing every record answered. The DNS questions are the same either way.
+    #[must_use]
+    pub fn record_cache(mut self, cache: Arc<RecordCache>) -> Self {
+        self.cache = Some(cache);
         self
     }
 
@@ -391,10 +463,14 @@ impl Verifier {
             Qualifier::SoftFail => SpfResult::SoftFail,
             Qualifier::Neutral => SpfResult::Neutral,
         };
-        let mut text = String::with_capacity(32);
-        d.write_text(&mut text);
+        // Only the outermost frame's match is reported; an included record's is not.
+        let text = (self.frames.len() == 1).then(|| {
+            let mut text = String::with_capacity(32);
+            d.write_text(&mut text);
+            text
+        });
         let domain = Arc::clone(&frame.domain);
-        self.finish(result, None, Some(text), Some((record, domain)));
+        self.finish(result, None, text, Some((record, domain)));
     }
 
     fn run(&mut self) -> Result<(), Vec<Question>> {
@@ -410,8 +486,8 @@ impl Verifier {
                 let Some(a) = self.find(name, RecordType::Txt) else {
                     return Err(vec![Question::new(name, RecordType::Txt)]);
                 };
-                match select_record(a) {
-                    Ok(r) => self.frames[top].record = Some(Arc::new(r)),
+                match select_record(a, self.cache.as_deref()) {
+                    Ok(r) => self.frames[top].record = Some(r),
                     Err((result, why)) => self.finish(result, Some(why), None, None),
                 }
                 continue;
@@ -908,7 +984,10 @@ fn dns_error(a: &Answer) -> Option<Step> {
 }
 
 /// Picks the single SPF record of a TXT answer (§4.4, §4.5).
-fn select_record(a: &Answer) -> Result<Record, (SpfResult, String)> {
+fn select_record(
+    a: &Answer,
+    cache: Option<&RecordCache>,
+) -> Result<Arc<Record>, (SpfResult, String)> {
     match a {
         Answer::TempFail(e) | Answer::PermFail(e) => {
             return Err((SpfResult::TempError, format!("DNS error: {e}")));
@@ -925,7 +1004,11 @@ fn select_record(a: &Answer) -> Result<Record, (SpfResult, String)> {
     if spf.next().is_some() {
         return Err((SpfResult::PermError, "more than one SPF record".into()));
     }
-    Record::parse(first).map_err(|e| (SpfResult::PermError, e.to_string()))
+    match cache {
+        Some(c) => c.get_or_parse(first),
+        None => Record::parse(first).map(Arc::new),
+    }
+    .map_err(|e| (SpfResult::PermError, e.to_string()))
 }
 
 /// §4.3: every label 1 to 63 octets, at least two labels, at most 253 octets.
@@ -1084,6 +1167,45 @@ mod tests {
                 .reason("no SPF record")
                 .property("smtp", "helo", "none.example")
         );
+    }
+
+    #[test]
+    fn record_cache_gives_the_same_results() {
+        let z = zone(&[
+            ("example.org", txt("v=spf1 include:_spf.example.net -all")),
+            ("_spf.example.net", txt("v=spf1 ip4:192.0.2.0/24 ~all")),
+            ("bad.example", txt("v=spf1 ip4:192.0.2.300 -all")),
+        ]);
+        let cache = Arc::new(RecordCache::new(2));
+        for (ip, sender) in [
+            ("192.0.2.1", "a@example.org"),
+            ("198.51.100.1", "a@example.org"),
+            ("192.0.2.1", "a@bad.example"),
+            ("192.0.2.1", "a@example.org"),
+        ] {
+            let ip: IpAddr = ip.parse().unwrap();
+            let plain = drive(Verifier::mail_from(ip, "h.example", sender), &z);
+            let cached = drive(
+                Verifier::mail_from(ip, "h.example", sender).record_cache(Arc::clone(&cache)),
+                &z,
+            );
+            assert_eq!(plain, cached, "{ip} {sender}");
+        }
+        // Both good records are held; the one that does not parse is not.
+        assert_eq!(cache.len(), 2);
+        assert_eq!(
+            drive(
+                Verifier::mail_from("192.0.2.1".parse().unwrap(), "h", "a@bad.example"),
+                &z
+            )
+            .result,
+            SpfResult::PermError
+        );
+        // Full: a new record empties the cache first.
+        cache.get_or_parse(b"v=spf1 -all").unwrap();
+        assert_eq!(cache.len(), 1);
+        assert!(cache.get_or_parse(b"v=spf1 moo").is_err());
+        assert_eq!(cache.len(), 1);
     }
 
     #[test]

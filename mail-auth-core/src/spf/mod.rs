@@ -42,7 +42,7 @@
 mod eval;
 mod record;
 
-pub use eval::{Limits, Verifier};
+pub use eval::{Limits, RecordCache, Verifier};
 pub use record::{
     Directive, MacroLetter, MacroPart, MacroString, Mechanism, Qualifier, Record, RecordError,
     is_spf_record, lint,
