@@ -41,6 +41,9 @@ pub struct CompileLimits {
     /// Longest regular expression program, in bytes of the compiled automaton
     /// (default 256 KiB): bounds the memory and time a `:regex` key may cost.
     pub max_regex_size: usize,
+    /// Deepest nesting of `foreverypart` loops (default 4, as Pigeonhole): each level
+    /// multiplies the work over the MIME parts.
+    pub max_loop_depth: usize,
 }
 
 impl Default for CompileLimits {
@@ -51,6 +54,7 @@ impl Default for CompileLimits {
             max_variables: 256,
             max_string_length: 64 * 1024,
             max_regex_size: 256 * 1024,
+            max_loop_depth: 4,
         }
     }
 }
@@ -694,6 +698,10 @@ impl Compiler<'_> {
         let mut caps = Vec::new();
         for n in names {
             match Capability::from_name(n) {
+                // These change how every string is read (escapes, `${...}`), which a test
+                // evaluated later cannot switch on: ihave reports them absent (RFC 5463 §4
+                // allows refusing any extension; Pigeonhole refuses these two).
+                Some(Capability::EncodedCharacter | Capability::Variables) => return Ok(None),
                 Some(c) if c != Capability::Testsuite && self.opts.capabilities.contains(c) => {
                     caps.push(c);
                 }
@@ -2166,6 +2174,15 @@ impl Compiler<'_> {
                 let Some(block) = &cmd.block else {
                     return err(cmd.end, "'foreverypart' needs a block");
                 };
+                if self.loops.len() >= self.opts.limits.max_loop_depth {
+                    return err(
+                        pos,
+                        format!(
+                            "'foreverypart' loops are nested deeper than the limit of {}",
+                            self.opts.limits.max_loop_depth
+                        ),
+                    );
+                }
                 let start = self.emit(Instr::ForEveryPart { end: 0 }, pos);
                 self.loops.push((loop_name, Vec::new()));
                 self.block(block, false);

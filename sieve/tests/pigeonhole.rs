@@ -290,6 +290,7 @@ impl Suite {
         }
         if let Some(v) = c
             .get("sieve_variables_max_variable_size")
+            .or_else(|| c.get("sieve_variables_max_value_size"))
             .and_then(|v| v.parse().ok())
         {
             ctx.limits.max_variable_size = v;

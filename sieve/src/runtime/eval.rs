@@ -52,7 +52,8 @@ impl Runtime<'_, '_> {
                 for v in &raw {
                     let before = addrs.len();
                     address::header_addresses(v.as_bytes(), &mut addrs);
-                    if addrs.len() == before && !v.trim().is_empty() && !v.contains(':') {
+                    // Unparsable text is still seen by :all, an empty field as "".
+                    if addrs.len() == before && !v.contains(':') {
                         addrs.push(v.trim().to_string());
                     }
                 }

@@ -232,7 +232,19 @@ impl Runtime<'_, '_> {
             Instr::Notify(n) => self.notify(n)?,
             Instr::Set { var, value, mods } => {
                 let v = self.expand(value).into_owned();
-                let v = apply_modifiers(v, *mods);
+                let mut v = apply_modifiers(v, *mods);
+                // A value cut to the size limit must not end in half a %XX escape.
+                let max = self.ctx.limits.max_variable_size;
+                if mods.encodeurl && v.len() > max {
+                    let mut cut = max;
+                    let b = v.as_bytes();
+                    if cut >= 1 && b[cut - 1] == b'%' {
+                        cut -= 1;
+                    } else if cut >= 2 && b[cut - 2] == b'%' {
+                        cut -= 2;
+                    }
+                    v.truncate(cut);
+                }
                 self.set_var(*var, v);
             }
             Instr::Flags { op, var, flags } => {
@@ -343,6 +355,12 @@ impl Runtime<'_, '_> {
             }
             Instr::DeleteHeader(d) => self.deleteheader(d)?,
             Instr::ForEveryPart { end } => {
+                if self.loops.len() >= self.ctx.limits.max_loop_depth {
+                    return Err(Flow::Error(format!(
+                        "'foreverypart' loops are nested deeper than the limit of {}",
+                        self.ctx.limits.max_loop_depth
+                    )));
+                }
                 let current = self.current_part();
                 let mut parts = Vec::new();
                 self.message.parts();

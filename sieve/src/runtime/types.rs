@@ -70,6 +70,8 @@ pub struct RunLimits {
     pub max_redirects: usize,
     /// `notify` actions (default 8; 0 forbids notify).
     pub max_notifications: usize,
+    /// Nested `foreverypart` loops, counted across `include`d scripts (default 4).
+    pub max_loop_depth: usize,
     /// Nested `include` depth (default 10).
     pub max_include_depth: usize,
     /// `include` commands executed in a run (default 64).
@@ -89,6 +91,7 @@ impl Default for RunLimits {
             max_actions: 64,
             max_redirects: 4,
             max_notifications: 8,
+            max_loop_depth: 4,
             max_include_depth: 10,
             max_includes: 64,
             max_variable_size: 4096,
