@@ -24,7 +24,8 @@ use std::collections::BTreeMap;
 /// The file name inside a folder directory.
 pub const FILE_NAME: &str = "maildir-modseq";
 
-/// How many expunge tombstones are kept for QRESYNC `VANISHED (EARLIER)`.
+/// At most this many expunge tombstones are kept for QRESYNC `VANISHED (EARLIER)` (when
+/// there are more, the oldest tenth is forgotten at once).
 pub const MAX_TOMBSTONES: usize = 10_000;
 
 /// The parsed log.
@@ -36,7 +37,7 @@ pub struct ModseqLog {
     pub highest: u64,
     /// Per UID: (modseq, info flags string).
     pub messages: BTreeMap<u32, (u64, String)>,
-    /// Expunged UIDs with their modseq (most recent [`MAX_TOMBSTONES`]).
+    /// Expunged UIDs with their modseq (the most recent, at most [`MAX_TOMBSTONES`]).
     pub expunged: BTreeMap<u32, u64>,
     /// The lowest modseq from which the expunge tombstones are complete.
     pub tombstones_since: u64,
@@ -54,6 +55,18 @@ pub struct ParseError {
     pub reason: &'static str,
 }
 
+/// A decimal number of digits only (no sign), within `u64`.
+fn number(s: &[u8]) -> Option<u64> {
+    if s.is_empty() || s.len() > 20 {
+        return None;
+    }
+    s.iter().try_fold(0u64, |n, &b| {
+        b.is_ascii_digit()
+            .then(|| n.checked_mul(10)?.checked_add(u64::from(b - b'0')))
+            .flatten()
+    })
+}
+
 impl ModseqLog {
     /// An empty log starting at `highest`.
     pub fn new(uid_validity: u32, highest: u64) -> Self {
@@ -67,12 +80,14 @@ impl ModseqLog {
 
     /// Parses a file. A torn last line (no LF) is ignored.
     pub fn parse(data: &[u8]) -> Result<Self, ParseError> {
-        let mut lines = data.split(|&b| b == b'\n').collect::<Vec<_>>();
-        lines.pop(); // the empty string after the final LF, or a torn line
-        let header = lines.first().ok_or(ParseError {
+        // Whole lines only: a torn last line (no LF) is ignored.
+        let complete = memchr::memrchr(b'\n', data).map_or(&data[..0], |i| &data[..=i]);
+        let mut lines = complete.split_inclusive(|&b| b == b'\n');
+        let header = lines.next().ok_or(ParseError {
             line: 1,
             reason: "empty file",
         })?;
+        let header = header.strip_suffix(b"\n").unwrap_or(header);
         let header = std::str::from_utf8(header).unwrap_or("");
         let mut it = header.split(' ');
         let (Some("MODSEQ"), Some("1"), Some(v), Some(h), None) =
@@ -91,8 +106,8 @@ impl ModseqLog {
             v.parse().map_err(|_| bad.clone())?,
             h.parse().map_err(|_| bad)?,
         );
-        for (i, line) in lines.iter().enumerate().skip(1) {
-            log.apply_line(line, i + 1)?;
+        for (i, line) in lines.enumerate() {
+            log.apply_line(line.strip_suffix(b"\n").unwrap_or(line), i + 2)?;
         }
         Ok(log)
     }
@@ -116,28 +131,31 @@ impl ModseqLog {
             line: lineno,
             reason,
         };
-        let s = std::str::from_utf8(body).map_err(|_| bad("not UTF-8"))?;
-        if s.is_empty() {
+        if body.is_empty() {
             return Err(bad("empty line"));
         }
-        if let Some(rest) = s.strip_prefix('X') {
-            let (u, m) = rest
-                .split_once(' ')
-                .ok_or_else(|| bad("bad expunge entry"))?;
-            let uid: u32 = u.parse().map_err(|_| bad("bad UID"))?;
-            let ms: u64 = m.parse().map_err(|_| bad("bad modseq"))?;
-            self.expunge(uid, ms);
+        // Bytes, not text: only the flags need to be UTF-8 (100,000 lines are read at
+        // every cold open of a large folder).
+        let mut fields = body.splitn(3, |&b| b == b' ');
+        let first = fields.next().unwrap_or_default();
+        if let Some(u) = first.strip_prefix(b"X") {
+            let (Some(m), None) = (fields.next(), fields.next()) else {
+                return Err(bad("bad expunge entry"));
+            };
+            let uid = number(u).ok_or_else(|| bad("bad UID"))?;
+            let ms = number(m).ok_or_else(|| bad("bad modseq"))?;
+            self.expunge(u32::try_from(uid).map_err(|_| bad("bad UID"))?, ms);
         } else {
-            let mut it = s.splitn(3, ' ');
-            let (Some(u), Some(m), Some(f)) = (it.next(), it.next(), it.next()) else {
+            let (Some(m), Some(f)) = (fields.next(), fields.next()) else {
                 return Err(bad("bad entry"));
             };
-            let uid: u32 = u.parse().map_err(|_| bad("bad UID"))?;
-            let ms: u64 = m.parse().map_err(|_| bad("bad modseq"))?;
+            let uid = number(first).ok_or_else(|| bad("bad UID"))?;
+            let ms = number(m).ok_or_else(|| bad("bad modseq"))?;
             let flags = f
-                .strip_prefix('+')
+                .strip_prefix(b"+")
                 .ok_or_else(|| bad("flags must start with +"))?;
-            self.set(uid, ms, flags);
+            let flags = std::str::from_utf8(flags).map_err(|_| bad("not UTF-8"))?;
+            self.set(u32::try_from(uid).map_err(|_| bad("bad UID"))?, ms, flags);
         }
         self.entries += 1;
         Ok(())
@@ -154,15 +172,16 @@ impl ModseqLog {
         self.highest = self.highest.max(modseq);
         self.messages.remove(&uid);
         self.expunged.insert(uid, modseq);
-        while self.expunged.len() > MAX_TOMBSTONES {
-            // Forget the oldest tombstone; from then on answers are complete only above it.
-            let (&u, &m) = self
-                .expunged
-                .iter()
-                .min_by_key(|(_, m)| **m)
-                .expect("non-empty");
-            self.expunged.remove(&u);
-            self.tombstones_since = self.tombstones_since.max(m);
+        if self.expunged.len() > MAX_TOMBSTONES {
+            // Forget the oldest tenth at once (one pass, not one per expunge); from then
+            // on answers are complete only above the newest modseq forgotten.
+            let mut by_age: Vec<(u64, u32)> = self.expunged.iter().map(|(u, m)| (*m, *u)).collect();
+            let forget = self.expunged.len() - MAX_TOMBSTONES * 9 / 10;
+            by_age.select_nth_unstable(forget - 1);
+            for &(m, u) in &by_age[..forget] {
+                self.expunged.remove(&u);
+                self.tombstones_since = self.tombstones_since.max(m);
+            }
         }
     }
 
@@ -241,10 +260,45 @@ mod tests {
     #[test]
     fn tombstones_are_bounded() {
         let mut log = ModseqLog::new(1, 0);
-        for uid in 1..=(MAX_TOMBSTONES as u32 + 5) {
+        let max = MAX_TOMBSTONES as u32;
+        for uid in 1..=max {
             log.expunge(uid, u64::from(uid));
         }
         assert_eq!(log.expunged.len(), MAX_TOMBSTONES);
-        assert_eq!(log.tombstones_since, 5);
+        assert_eq!(log.tombstones_since, 0);
+        // One more: the oldest tenth goes, and answers are complete above its newest.
+        log.expunge(max + 1, u64::from(max + 1));
+        let forgotten = u64::from(max + 1 - max * 9 / 10);
+        assert_eq!(log.expunged.len(), MAX_TOMBSTONES * 9 / 10);
+        assert_eq!(log.tombstones_since, forgotten);
+        assert_eq!(log.expunged.keys().next(), Some(&(forgotten as u32 + 1)));
+        // 100,000 expunges stay fast (this was one scan of all tombstones per expunge).
+        for uid in max + 2..max + 100_000 {
+            log.expunge(uid, u64::from(uid));
+        }
+        assert!(log.expunged.len() <= MAX_TOMBSTONES);
+        assert_eq!(log.expunged.keys().next_back(), Some(&(max + 99_999)));
+        let since = log.tombstones_since;
+        assert!(log.expunged.values().all(|&m| m > since));
+    }
+
+    #[test]
+    fn numbers_are_digits_only() {
+        for bad in [
+            &b"MODSEQ 1 5 9\n+1 2 +S\n"[..],
+            b"MODSEQ 1 5 9\n1 -2 +S\n",
+            b"MODSEQ 1 5 9\nX1 99999999999999999999999\n",
+            b"MODSEQ 1 5 9\nX4294967296 3\n",
+            b"MODSEQ 1 5 9\nX1 2 3\n",
+            b"MODSEQ 1 5 9\n1 2 S\n",
+            b"MODSEQ 1 5 9\n1 2 +\xff\n",
+        ] {
+            assert_eq!(ModseqLog::parse(bad).unwrap_err().line, 2, "{bad:?}");
+        }
+        let log =
+            ModseqLog::parse(b"MODSEQ 1 5 9\n1 2 +S\nX3 18446744073709551615\n7 8 +").unwrap();
+        assert_eq!(log.messages.get(&1), Some(&(2, "S".to_string())));
+        assert_eq!(log.highest, u64::MAX);
+        assert_eq!(log.entries, 2);
     }
 }
