@@ -178,7 +178,9 @@ pub struct Limits {
     /// Quota of users that have none of their own (none: unlimited).
     pub default_quota: Option<ByteSize>,
     /// Memory all messages being received over SMTP may use together; beyond it the
-    /// messages that do not fit are refused with `452 4.3.1` (the senders retry).
+    /// messages that do not fit are refused with `452 4.3.1` (the senders retry). It
+    /// counts the bytes received; at the end of the data a message is briefly held twice
+    /// (the received bytes and the copy with the trace fields written to the Maildir).
     pub message_memory: ByteSize,
 }
 
