@@ -167,7 +167,12 @@ impl Framer {
         if self.start > 0 && self.start >= self.buf.len() / 2 && self.start > 4096 {
             self.compact();
         }
-        self.buf.extend_from_slice(bytes);
+        // One byte (a slow peer, or a caller feeding byte by byte): a push, not a copy call.
+        if let [b] = bytes {
+            self.buf.push(*b);
+        } else {
+            self.buf.extend_from_slice(bytes);
+        }
     }
 
     fn compact(&mut self) {

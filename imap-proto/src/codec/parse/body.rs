@@ -2,7 +2,7 @@
 
 use std::num::NonZeroU32;
 
-use super::{P, R, up};
+use super::{P, R, kw_match, up};
 use crate::types::body::{
     Address, BodyExtension, BodyFields, BodyKind, BodyParams, BodyStructure, DispositionExt,
     Envelope, Language, LanguageExt, LocationExt, MultiPartExt, SinglePartExt,
@@ -83,45 +83,44 @@ pub(crate) fn fetch_data<'a>(p: &mut P<'a>, seq: NonZeroU32) -> R<FetchData<'a>>
 
 #[allow(clippy::too_many_lines)]
 fn msg_att<'a>(p: &mut P<'a>) -> R<MessageDataItem<'a>> {
-    let w = p.word()?;
-    let mut buf = [0u8; 32];
-    Ok(match up(w, &mut buf) {
+    let (w, k) = p.word_key()?;
+    Ok(kw_match!(k, {
         b"FLAGS" => {
             p.sp()?;
             MessageDataItem::Flags(p.paren_list(P::flag_fetch)?)
-        }
+        },
         b"UID" => {
             p.sp()?;
             MessageDataItem::Uid(p.nz_number()?)
-        }
+        },
         b"RFC822.SIZE" => {
             p.sp()?;
             MessageDataItem::Rfc822Size(p.number64()?)
-        }
+        },
         b"INTERNALDATE" => {
             p.sp()?;
             MessageDataItem::InternalDate(p.date_time()?)
-        }
+        },
         b"ENVELOPE" => {
             p.sp()?;
             MessageDataItem::Envelope(Box::new(envelope(p)?))
-        }
+        },
         b"RFC822" => {
             p.sp()?;
             MessageDataItem::Rfc822(p.nstring()?)
-        }
+        },
         b"RFC822.HEADER" => {
             p.sp()?;
             MessageDataItem::Rfc822Header(p.nstring()?)
-        }
+        },
         b"RFC822.TEXT" => {
             p.sp()?;
             MessageDataItem::Rfc822Text(p.nstring()?)
-        }
+        },
         b"BODYSTRUCTURE" => {
             p.sp()?;
             MessageDataItem::BodyStructure(Box::new(body(p)?))
-        }
+        },
         b"BODY" => {
             if p.peek_is(b'[')? {
                 let section = section(p)?;
@@ -136,7 +135,7 @@ fn msg_att<'a>(p: &mut P<'a>) -> R<MessageDataItem<'a>> {
                 p.sp()?;
                 MessageDataItem::Body(Box::new(body(p)?))
             }
-        }
+        },
         b"BINARY" => {
             let part = section_binary(p)?;
             let origin = origin(p)?;
@@ -146,7 +145,7 @@ fn msg_att<'a>(p: &mut P<'a>) -> R<MessageDataItem<'a>> {
                 origin,
                 data: super::command::nstring8(p)?,
             }
-        }
+        },
         b"BINARY.SIZE" => {
             let part = section_binary(p)?;
             p.sp()?;
@@ -154,18 +153,18 @@ fn msg_att<'a>(p: &mut P<'a>) -> R<MessageDataItem<'a>> {
                 part,
                 size: p.number64()?,
             }
-        }
+        },
         b"MODSEQ" => {
             p.sp()?;
             p.byte(b'(', "(")?;
             let m = p.number64()?;
             p.byte(b')', ")")?;
             MessageDataItem::ModSeq(m)
-        }
+        },
         b"EMAILID" => {
             p.sp()?;
             MessageDataItem::EmailId(IString::unvalidated(objectid(p)?, StrForm::Atom))
-        }
+        },
         b"THREADID" => {
             p.sp()?;
             if p.is_nil()? {
@@ -174,7 +173,7 @@ fn msg_att<'a>(p: &mut P<'a>) -> R<MessageDataItem<'a>> {
             } else {
                 MessageDataItem::ThreadId(Some(IString::unvalidated(objectid(p)?, StrForm::Atom)))
             }
-        }
+        },
         b"SAVEDATE" => {
             p.sp()?;
             if p.is_nil()? {
@@ -183,16 +182,16 @@ fn msg_att<'a>(p: &mut P<'a>) -> R<MessageDataItem<'a>> {
             } else {
                 MessageDataItem::SaveDate(Some(p.date_time()?))
             }
-        }
+        },
         b"PREVIEW" => {
             p.sp()?;
             MessageDataItem::Preview(p.nstring()?)
-        }
+        },
         _ => {
             p.i -= w.len();
             return p.fail("a message data item");
-        }
-    })
+        },
+    }))
 }
 
 /// `"(" objectid ")"`; objectid = 1*255(ALPHA / DIGIT / "_" / "-")

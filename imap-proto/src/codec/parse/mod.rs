@@ -57,6 +57,66 @@ pub(crate) struct P<'a> {
     pub(crate) opts: DecodeOptions,
 }
 
+/// A keyword of up to 16 bytes, upper-cased and packed little-endian into one integer (0 for a
+/// longer word, which matches no key). Matching a word against keywords is then one integer
+/// comparison each (`kw_match!`) instead of upper-casing into a buffer and comparing slices;
+/// the streaming scanners ([`P::run_key`], [`P::word_key`]) build the key while they scan.
+pub(crate) const fn key(w: &[u8]) -> u128 {
+    if w.len() > 16 {
+        return 0;
+    }
+    let mut k = 0u128;
+    let mut i = 0;
+    while i < w.len() {
+        k |= (w[i].to_ascii_uppercase() as u128) << (8 * i);
+        i += 1;
+    }
+    k
+}
+
+/// [`key`] of `rest[..n]`, computed with whole-word arithmetic: one 16-byte load (when the
+/// buffer has 16 bytes from the word on, which is the common case), a mask for the length, and
+/// an upper-casing of every byte at once (SWAR), instead of a shift and an upper-case per byte.
+#[inline]
+pub(crate) fn key_at(rest: &[u8], n: usize) -> u128 {
+    const ONES: u128 = u128::MAX / 0xff;
+    if n > 16 {
+        return 0;
+    }
+    let x = if let Some(b) = rest.get(..16) {
+        let mut a = [0u8; 16];
+        a.copy_from_slice(b);
+        let x = u128::from_le_bytes(a);
+        if n == 16 {
+            x
+        } else {
+            x & ((1u128 << (8 * n)) - 1)
+        }
+    } else {
+        let mut a = [0u8; 16];
+        a[..n].copy_from_slice(&rest[..n]);
+        u128::from_le_bytes(a)
+    };
+    // A byte is a lower-case letter when its low seven bits are at least `a` and at most `z`
+    // and its top bit is clear; then clear its 0x20 bit. No carry crosses a byte: each low
+    // part is at most 0x7f and each added constant less than 0x80.
+    let low = x & (ONES * 0x7f);
+    let ge_a = low + ONES * (0x80 - u128::from(b'a'));
+    let gt_z = low + ONES * (0x80 - u128::from(b'z') - 1);
+    let lower = ge_a & !gt_z & !x & (ONES * 0x80);
+    x ^ (lower >> 2)
+}
+
+/// `kw_match!(key, { b"A" | b"B" => x, b"C" => y, _ => z })`: compares a [`key`] against the
+/// keys of the literals (computed at compile time), in order.
+macro_rules! kw_match {
+    ($k:expr, { $($($lit:literal)|+ => $e:expr,)* _ => $d:expr $(,)? }) => {{
+        let k: u128 = $k;
+        $( if $(k == const { $crate::codec::parse::key($lit) })||+ { $e } else )* { $d }
+    }};
+}
+pub(crate) use kw_match;
+
 /// Uppercases a short word into `buf` for `match`ing against keywords.
 #[inline]
 pub(crate) fn up<'x>(w: &[u8], buf: &'x mut [u8; 32]) -> &'x [u8] {
@@ -170,6 +230,37 @@ impl<'a> P<'a> {
             }
             None => Err(PErr::Incomplete),
         }
+    }
+
+    /// [`P::run`] that also returns the word's [`key`].
+    #[inline]
+    pub(crate) fn run_key(&mut self, class: u8, what: &'static str) -> R<(&'a [u8], u128)> {
+        let rest = &self.b[self.i..];
+        let Some(n) = rest.iter().position(|&c| !is(c, class)) else {
+            return Err(PErr::Incomplete);
+        };
+        if n == 0 {
+            return self.fail(what);
+        }
+        self.i += n;
+        Ok((&rest[..n], key_at(rest, n)))
+    }
+
+    /// [`P::word`] that also returns the word's [`key`].
+    #[inline]
+    pub(crate) fn word_key(&mut self) -> R<(&'a [u8], u128)> {
+        let rest = &self.b[self.i..];
+        let Some(n) = rest
+            .iter()
+            .position(|&c| !(c.is_ascii_alphanumeric() || matches!(c, b'.' | b'-' | b'=')))
+        else {
+            return Err(PErr::Incomplete);
+        };
+        if n == 0 {
+            return self.fail("a keyword");
+        }
+        self.i += n;
+        Ok((&rest[..n], key_at(rest, n)))
     }
 
     /// A run of bytes matching `f`, possibly empty; end of input is `Incomplete`.
@@ -553,30 +644,42 @@ impl<'a> P<'a> {
         })
     }
 
+    /// The atom after a `\`: a system flag, an extension flag, or `Err(())` for `\Recent`
+    /// (which only FETCH FLAGS may carry). One pass: the name is matched by its key.
+    #[inline]
+    fn backslash_flag(&mut self) -> R<Result<Flag<'a>, ()>> {
+        let (raw, k) = self.run_key(C_ATOM, "an atom")?;
+        Ok(Ok(kw_match!(k, {
+            b"SEEN" => Flag::Seen,
+            b"ANSWERED" => Flag::Answered,
+            b"FLAGGED" => Flag::Flagged,
+            b"DELETED" => Flag::Deleted,
+            b"DRAFT" => Flag::Draft,
+            b"RECENT" => return Ok(Err(())),
+            _ => Flag::Extension(Atom::unvalidated(ascii(raw))),
+        })))
+    }
+
     /// `flag`: `\Answered` ... / `\atom` / keyword atom. `\*` and `\Recent` are not flags.
     pub(crate) fn flag(&mut self) -> R<Flag<'a>> {
         if self.eat(b'\\')? {
-            let a = self.atom()?;
-            if a.eq_ignore_case("Recent") {
-                return self.fail("a flag other than \\Recent");
+            match self.backslash_flag()? {
+                Ok(f) => Ok(f),
+                Err(()) => self.fail("a flag other than \\Recent"),
             }
-            Ok(Flag::system(a))
         } else {
             Ok(Flag::Keyword(self.atom()?))
         }
     }
 
     pub(crate) fn flag_fetch(&mut self) -> R<FlagFetch<'a>> {
-        if self.peek()? == b'\\' {
-            let save = self.i;
-            self.i += 1;
-            let a = self.atom()?;
-            if a.eq_ignore_case("Recent") {
-                return Ok(FlagFetch::Recent);
-            }
-            self.i = save;
+        if self.eat(b'\\')? {
+            return Ok(match self.backslash_flag()? {
+                Ok(f) => FlagFetch::Flag(f),
+                Err(()) => FlagFetch::Recent,
+            });
         }
-        Ok(FlagFetch::Flag(self.flag()?))
+        Ok(FlagFetch::Flag(Flag::Keyword(self.atom()?)))
     }
 
     pub(crate) fn flag_perm(&mut self) -> R<FlagPerm<'a>> {
@@ -587,9 +690,31 @@ impl<'a> P<'a> {
         Ok(FlagPerm::Flag(self.flag()?))
     }
 
+    /// `\` and a mailbox attribute, matched by key (the same names as
+    /// [`MailboxAttr::from_name`]).
     pub(crate) fn mailbox_attr(&mut self) -> R<MailboxAttr<'a>> {
         self.byte(b'\\', "\\")?;
-        Ok(MailboxAttr::from_name(self.atom()?))
+        let (raw, k) = self.run_key(C_ATOM, "an atom")?;
+        Ok(kw_match!(k, {
+            b"NOSELECT" => MailboxAttr::Noselect,
+            b"NOINFERIORS" => MailboxAttr::NoInferiors,
+            b"MARKED" => MailboxAttr::Marked,
+            b"UNMARKED" => MailboxAttr::Unmarked,
+            b"HASCHILDREN" => MailboxAttr::HasChildren,
+            b"HASNOCHILDREN" => MailboxAttr::HasNoChildren,
+            b"NONEXISTENT" => MailboxAttr::NonExistent,
+            b"SUBSCRIBED" => MailboxAttr::Subscribed,
+            b"REMOTE" => MailboxAttr::Remote,
+            b"ALL" => MailboxAttr::All,
+            b"ARCHIVE" => MailboxAttr::Archive,
+            b"DRAFTS" => MailboxAttr::Drafts,
+            b"FLAGGED" => MailboxAttr::Flagged,
+            b"JUNK" => MailboxAttr::Junk,
+            b"SENT" => MailboxAttr::Sent,
+            b"TRASH" => MailboxAttr::Trash,
+            b"IMPORTANT" => MailboxAttr::Important,
+            _ => MailboxAttr::Extension(Atom::unvalidated(ascii(raw))),
+        }))
     }
 
     /// `seq-number = nz-number / "*"`
@@ -786,6 +911,56 @@ mod tests {
 
     fn p(b: &[u8]) -> P<'_> {
         P::new(b, DecodeOptions::default())
+    }
+
+    #[test]
+    fn key_at_agrees_with_key() {
+        // Every byte value at every position, short and long buffers.
+        for len in 0..=17usize {
+            for b in 0..=255u8 {
+                for pos in 0..len {
+                    let mut w: Vec<u8> = (0..len).map(|i| b"aZ-9.q`{@["[i % 10]).collect();
+                    w[pos] = b;
+                    let mut long = w.clone();
+                    long.extend_from_slice(b" trailing bytes after the word");
+                    assert_eq!(key_at(&w, len), key(&w), "{w:?}");
+                    assert_eq!(key_at(&long, len), key(&w), "{w:?}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn keyword_keys() {
+        // Case-insensitive, exact length, 16 bytes at most.
+        assert_eq!(key(b"select"), key(b"SELECT"));
+        assert_ne!(key(b"SELECT"), key(b"SELECTX"));
+        assert_ne!(key(b"SELEC"), key(b"SELECT"));
+        assert_eq!(key(b"ABCDEFGHIJKLMNOP"), key(b"abcdefghijklmnop"));
+        assert_ne!(key(b"ABCDEFGHIJKLMNOP"), 0);
+        assert_eq!(key(b"ABCDEFGHIJKLMNOPQ"), 0);
+        // The scanners build the same key and refuse longer words as keys.
+        assert_eq!(
+            p(b"uidNext)").run_key(C_ATOM, "x").unwrap(),
+            (&b"uidNext"[..], key(b"UIDNEXT"))
+        );
+        assert_eq!(
+            p(b"STATUSSTATUSSTATUS ").word_key().unwrap(),
+            (&b"STATUSSTATUSSTATUS"[..], 0)
+        );
+        assert_eq!(p(b"FLAGS").word_key(), Err(PErr::Incomplete));
+        // A word that starts like a keyword is not that keyword.
+        assert_eq!(
+            p(b"\\SeenSeenSeenSeenSeen ").flag().unwrap(),
+            Flag::Extension(Atom::unvalidated("SeenSeenSeenSeenSeen"))
+        );
+        assert_eq!(p(b"\\sEEN ").flag().unwrap(), Flag::Seen);
+        assert!(matches!(p(b"\\recent ").flag(), Err(PErr::Fail { .. })));
+        assert_eq!(p(b"\\Recent)").flag_fetch().unwrap(), FlagFetch::Recent);
+        assert_eq!(
+            p(b"\\hasnochildren)").mailbox_attr().unwrap(),
+            MailboxAttr::HasNoChildren
+        );
     }
 
     #[test]

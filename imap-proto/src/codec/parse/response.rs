@@ -2,7 +2,7 @@
 
 use std::borrow::Cow;
 
-use super::{P, PErr, R, up};
+use super::{P, PErr, R, kw_match};
 use crate::types::core::{Atom, C_ATOM, Text, Vec1};
 use crate::types::response::{
     Code, ContinueReq, Data, ExtValue, Greeting, ListData, NamespaceDesc, QuotaResource, Response,
@@ -14,17 +14,16 @@ use crate::types::search::SearchReturnData;
 pub(crate) fn greeting<'a>(p: &mut P<'a>) -> R<Greeting<'a>> {
     p.byte(b'*', "*")?;
     p.sp()?;
-    let w = p.run(C_ATOM, "OK, PREAUTH or BYE")?;
-    let mut buf = [0u8; 32];
-    let kind = match up(w, &mut buf) {
+    let (w, k) = p.run_key(C_ATOM, "OK, PREAUTH or BYE")?;
+    let kind = kw_match!(k, {
         b"OK" => StatusKind::Ok,
         b"PREAUTH" => StatusKind::PreAuth,
         b"BYE" => StatusKind::Bye,
         _ => {
             p.i -= w.len();
             return p.fail("OK, PREAUTH or BYE");
-        }
-    };
+        },
+    });
     let (code, text) = resp_text(p)?;
     p.crlf()?;
     Ok(Greeting { kind, code, text })
@@ -46,17 +45,16 @@ pub(crate) fn response<'a>(p: &mut P<'a>) -> R<Response<'a>> {
         _ => {
             let tag = p.tag()?;
             p.sp()?;
-            let w = p.run(C_ATOM, "OK, NO or BAD")?;
-            let mut buf = [0u8; 32];
-            let kind = match up(w, &mut buf) {
+            let (w, k) = p.run_key(C_ATOM, "OK, NO or BAD")?;
+            let kind = kw_match!(k, {
                 b"OK" => StatusKind::Ok,
                 b"NO" => StatusKind::No,
                 b"BAD" => StatusKind::Bad,
                 _ => {
                     p.i -= w.len();
                     return p.fail("OK, NO or BAD");
-                }
-            };
+                },
+            });
             let (code, text) = resp_text(p)?;
             Response::Status(StatusResponse {
                 tag: Some(tag),
@@ -108,13 +106,12 @@ fn code_then_sp<'a>(p: &mut P<'a>) -> R<Code<'a>> {
 
 #[allow(clippy::too_many_lines)]
 fn resp_code<'a>(p: &mut P<'a>) -> R<Code<'a>> {
-    let name = p.atom()?;
-    let mut buf = [0u8; 32];
-    let upper = up(name.as_str().as_bytes(), &mut buf);
-    if let Some(c) = simple_code(upper) {
+    let (raw, k) = p.run_key(C_ATOM, "an atom")?;
+    if let Some(c) = simple_code(k, raw) {
         return Ok(c);
     }
-    Ok(match upper {
+    let name = Atom::unvalidated(super::ascii(raw));
+    Ok(kw_match!(k, {
         b"BADCHARSET" => {
             let mut v = Vec::new();
             if p.eat(b' ')? {
@@ -124,24 +121,24 @@ fn resp_code<'a>(p: &mut P<'a>) -> R<Code<'a>> {
                 }
             }
             Code::BadCharset(v)
-        }
+        },
         b"CAPABILITY" => Code::Capability(capabilities(p)?),
         b"PERMANENTFLAGS" => {
             p.sp()?;
             Code::PermanentFlags(p.paren_list(P::flag_perm)?)
-        }
+        },
         b"UIDNEXT" => {
             p.sp()?;
             Code::UidNext(p.nz_number()?)
-        }
+        },
         b"UIDVALIDITY" => {
             p.sp()?;
             Code::UidValidity(p.nz_number()?)
-        }
+        },
         b"UNSEEN" => {
             p.sp()?;
             Code::Unseen(p.nz_number()?)
-        }
+        },
         b"APPENDUID" => {
             p.sp()?;
             let uid_validity = p.nz_number()?;
@@ -150,7 +147,7 @@ fn resp_code<'a>(p: &mut P<'a>) -> R<Code<'a>> {
                 uid_validity,
                 uids: p.sequence_set(false, false)?,
             }
-        }
+        },
         b"COPYUID" => {
             p.sp()?;
             let uid_validity = p.nz_number()?;
@@ -162,37 +159,36 @@ fn resp_code<'a>(p: &mut P<'a>) -> R<Code<'a>> {
                 source,
                 target: p.sequence_set(false, false)?,
             }
-        }
+        },
         b"HIGHESTMODSEQ" => {
             p.sp()?;
             Code::HighestModSeq(p.nz_number64()?.get())
-        }
+        },
         b"MODIFIED" => {
             p.sp()?;
             Code::Modified(p.sequence_set(false, false)?)
-        }
+        },
         b"MAILBOXID" => {
             p.sp()?;
             Code::MailboxId(Atom::unvalidated(super::ascii(super::body::objectid(p)?)))
-        }
+        },
         b"METADATA" => {
             p.sp()?;
-            let w = p.word()?;
-            let mut b2 = [0u8; 32];
-            match up(w, &mut b2) {
+            let (_, k2) = p.word_key()?;
+            kw_match!(k2, {
                 b"LONGENTRIES" => {
                     p.sp()?;
                     Code::MetadataLongEntries(p.number()?)
-                }
+                },
                 b"MAXSIZE" => {
                     p.sp()?;
                     Code::MetadataMaxSize(p.number()?)
-                }
+                },
                 b"TOOMANY" => Code::MetadataTooMany,
                 b"NOPRIVATE" => Code::MetadataNoPrivate,
                 _ => return p.fail("a METADATA code"),
-            }
-        }
+            })
+        },
         _ => {
             let mut arg = None;
             if p.eat(b' ')? {
@@ -206,13 +202,25 @@ fn resp_code<'a>(p: &mut P<'a>) -> R<Code<'a>> {
                 });
             }
             Code::Other(name, arg)
-        }
-    })
+        },
+    }))
 }
 
-/// The codes without arguments, by upper-case name (a `match`, not a table scan).
-fn simple_code(upper: &[u8]) -> Option<Code<'static>> {
-    Some(match upper {
+/// The codes without arguments, by [`super::key`] (and by name for the few longer than 16
+/// bytes, whose key is 0).
+fn simple_code(k: u128, raw: &[u8]) -> Option<Code<'static>> {
+    if k == 0 {
+        return [
+            (&b"NOTIFICATIONOVERFLOW"[..], Code::NotificationOverflow),
+            (b"COMPRESSIONACTIVE", Code::CompressionActive),
+            (b"AUTHENTICATIONFAILED", Code::AuthenticationFailed),
+            (b"AUTHORIZATIONFAILED", Code::AuthorizationFailed),
+        ]
+        .into_iter()
+        .find(|(n, _)| raw.eq_ignore_ascii_case(n))
+        .map(|(_, c)| c);
+    }
+    Some(kw_match!(k, {
         b"ALERT" => Code::Alert,
         b"PARSE" => Code::Parse,
         b"READ-ONLY" => Code::ReadOnly,
@@ -221,10 +229,8 @@ fn simple_code(upper: &[u8]) -> Option<Code<'static>> {
         b"CLOSED" => Code::Closed,
         b"UIDNOTSTICKY" => Code::UidNotSticky,
         b"NOMODSEQ" => Code::NoModSeq,
-        b"COMPRESSIONACTIVE" => Code::CompressionActive,
         b"TOOBIG" => Code::TooBig,
         b"USEATTR" => Code::UseAttr,
-        b"NOTIFICATIONOVERFLOW" => Code::NotificationOverflow,
         b"UNKNOWN-CTE" => Code::UnknownCte,
         b"NOTSAVED" => Code::NotSaved,
         b"HASCHILDREN" => Code::HasChildren,
@@ -236,8 +242,6 @@ fn simple_code(upper: &[u8]) -> Option<Code<'static>> {
         b"ALREADYEXISTS" => Code::AlreadyExists,
         b"NONEXISTENT" => Code::NonExistent,
         b"UNAVAILABLE" => Code::Unavailable,
-        b"AUTHENTICATIONFAILED" => Code::AuthenticationFailed,
-        b"AUTHORIZATIONFAILED" => Code::AuthorizationFailed,
         b"EXPIRED" => Code::Expired,
         b"PRIVACYREQUIRED" => Code::PrivacyRequired,
         b"CONTACTADMIN" => Code::ContactAdmin,
@@ -246,7 +250,7 @@ fn simple_code(upper: &[u8]) -> Option<Code<'static>> {
         b"EXPUNGEISSUED" => Code::ExpungeIssued,
         b"CORRUPTION" => Code::Corruption,
         _ => return None,
-    })
+    }))
 }
 
 /// `1*(SP capability)`
@@ -269,39 +273,36 @@ fn untagged<'a>(p: &mut P<'a>) -> R<Response<'a>> {
     if p.peek()?.is_ascii_digit() {
         let n = p.number()?;
         p.sp()?;
-        let w = p.run(C_ATOM, "EXISTS, RECENT, EXPUNGE or FETCH")?;
-        let mut buf = [0u8; 32];
+        let (w, k) = p.run_key(C_ATOM, "EXISTS, RECENT, EXPUNGE or FETCH")?;
         let nz = |p: &P<'a>| {
             std::num::NonZeroU32::new(n).ok_or(PErr::Fail {
                 offset: p.i,
                 expected: "a non-zero number",
             })
         };
-        return Ok(Response::Data(match up(w, &mut buf) {
+        return Ok(Response::Data(kw_match!(k, {
             b"EXISTS" => Data::Exists(n),
             b"RECENT" => Data::Recent(n),
             b"EXPUNGE" => Data::Expunge(nz(p)?),
             b"FETCH" => {
                 p.sp()?;
                 Data::Fetch(super::body::fetch_data(p, nz(p)?)?)
-            }
+            },
             _ => {
                 p.i -= w.len();
                 return p.fail("EXISTS, RECENT, EXPUNGE or FETCH");
-            }
-        }));
+            },
+        })));
     }
-    let w = p.run(C_ATOM, "a response name")?;
-    let mut buf = [0u8; 32];
-    let upper = up(w, &mut buf);
-    let kind = match upper {
+    let (w, k) = p.run_key(C_ATOM, "a response name")?;
+    let kind = kw_match!(k, {
         b"OK" => Some(StatusKind::Ok),
         b"NO" => Some(StatusKind::No),
         b"BAD" => Some(StatusKind::Bad),
         b"BYE" => Some(StatusKind::Bye),
         b"PREAUTH" => Some(StatusKind::PreAuth),
         _ => None,
-    };
+    });
     if let Some(kind) = kind {
         let (code, text) = resp_text(p)?;
         return Ok(Response::Status(StatusResponse {
@@ -311,7 +312,7 @@ fn untagged<'a>(p: &mut P<'a>) -> R<Response<'a>> {
             text,
         }));
     }
-    Ok(Response::Data(match upper {
+    Ok(Response::Data(kw_match!(k, {
         b"CAPABILITY" => Data::Capability(capabilities(p)?),
         b"LIST" => Data::List(list_data(p)?),
         b"LSUB" => Data::Lsub(list_data(p)?),
@@ -323,7 +324,7 @@ fn untagged<'a>(p: &mut P<'a>) -> R<Response<'a>> {
                 mailbox,
                 items: p.paren_list(status_value)?,
             }
-        }
+        },
         b"SEARCH" | b"SORT" => {
             let mut numbers = Vec::new();
             let mut modseq = None;
@@ -341,12 +342,12 @@ fn untagged<'a>(p: &mut P<'a>) -> R<Response<'a>> {
                     _ => numbers.push(p.nz_number()?),
                 }
             }
-            if upper == b"SEARCH" {
+            if k == const { super::key(b"SEARCH") } {
                 Data::Search { numbers, modseq }
             } else {
                 Data::Sort { numbers, modseq }
             }
-        }
+        },
         b"ESEARCH" => esearch(p)?,
         b"THREAD" => {
             let mut threads = Vec::new();
@@ -359,18 +360,18 @@ fn untagged<'a>(p: &mut P<'a>) -> R<Response<'a>> {
                 }
             }
             Data::Thread(threads)
-        }
+        },
         b"FLAGS" => {
             p.sp()?;
             Data::Flags(p.paren_list(P::flag)?)
-        }
+        },
         b"ENABLED" => {
             let mut v = Vec::new();
             while p.eat(b' ')? {
                 v.push(p.atom()?);
             }
             Data::Enabled(v)
-        }
+        },
         b"NAMESPACE" => {
             p.sp()?;
             let personal = namespace(p)?;
@@ -383,7 +384,7 @@ fn untagged<'a>(p: &mut P<'a>) -> R<Response<'a>> {
                 other,
                 shared,
             }
-        }
+        },
         b"QUOTA" => {
             p.sp()?;
             let root = p.astring()?;
@@ -397,7 +398,7 @@ fn untagged<'a>(p: &mut P<'a>) -> R<Response<'a>> {
                 Ok(QuotaResource { name, usage, limit })
             })?;
             Data::Quota { root, resources }
-        }
+        },
         b"QUOTAROOT" => {
             p.sp()?;
             let mailbox = p.mailbox()?;
@@ -406,7 +407,7 @@ fn untagged<'a>(p: &mut P<'a>) -> R<Response<'a>> {
                 roots.push(p.astring()?);
             }
             Data::QuotaRoot { mailbox, roots }
-        }
+        },
         b"METADATA" => {
             p.sp()?;
             let mailbox = p.mailbox()?;
@@ -428,11 +429,11 @@ fn untagged<'a>(p: &mut P<'a>) -> R<Response<'a>> {
                     entries: Vec1::unvalidated(entries),
                 }
             }
-        }
+        },
         b"ID" => {
             p.sp()?;
             Data::Id(super::command::id_params(p)?)
-        }
+        },
         b"VANISHED" => {
             p.sp()?;
             let mut earlier = false;
@@ -444,7 +445,7 @@ fn untagged<'a>(p: &mut P<'a>) -> R<Response<'a>> {
                 earlier,
                 uids: p.sequence_set(false, false)?,
             }
-        }
+        },
         _ => {
             let start = p.i;
             super::command::skip_to_crlf(p)?;
@@ -452,8 +453,8 @@ fn untagged<'a>(p: &mut P<'a>) -> R<Response<'a>> {
                 name: Atom::unvalidated(super::ascii(w)),
                 data: Cow::Borrowed(&p.b[start..p.i]),
             }
-        }
-    }))
+        },
+    })))
 }
 
 /// `mailbox-list` after the LIST/LSUB keyword.
@@ -492,11 +493,9 @@ fn ext_value<'a>(p: &mut P<'a>) -> R<ExtValue<'a>> {
 }
 
 fn status_value<'a>(p: &mut P<'a>) -> R<StatusValue<'a>> {
-    let w = p.word()?;
-    let mut buf = [0u8; 32];
-    let upper = up(w, &mut buf);
+    let (w, k) = p.word_key()?;
     p.sp()?;
-    Ok(match upper {
+    Ok(kw_match!(k, {
         b"MESSAGES" => StatusValue::Messages(p.number()?),
         b"UIDNEXT" => StatusValue::UidNext(p.nz_number()?),
         b"UIDVALIDITY" => StatusValue::UidValidity(p.nz_number()?),
@@ -512,15 +511,15 @@ fn status_value<'a>(p: &mut P<'a>) -> R<StatusValue<'a>> {
             } else {
                 StatusValue::AppendLimit(Some(p.number64()?))
             }
-        }
+        },
         b"MAILBOXID" => {
             StatusValue::MailboxId(Atom::unvalidated(super::ascii(super::body::objectid(p)?)))
-        }
+        },
         _ => {
             p.i -= w.len() + 1;
             return p.fail("a status item");
-        }
-    })
+        },
+    }))
 }
 
 fn esearch<'a>(p: &mut P<'a>) -> R<Data<'a>> {
@@ -539,10 +538,9 @@ fn esearch<'a>(p: &mut P<'a>) -> R<Data<'a>> {
     }
     let mut items = Vec::new();
     while p.eat(b' ')? {
-        let name = p.atom()?;
-        let mut buf = [0u8; 32];
+        let (raw, k) = p.run_key(C_ATOM, "an atom")?;
         p.sp()?;
-        items.push(match up(name.as_str().as_bytes(), &mut buf) {
+        items.push(kw_match!(k, {
             b"MIN" => SearchReturnData::Min(p.nz_number()?),
             b"MAX" => SearchReturnData::Max(p.nz_number()?),
             b"ALL" => SearchReturnData::All(p.sequence_set(false, false)?),
@@ -553,9 +551,9 @@ fn esearch<'a>(p: &mut P<'a>) -> R<Data<'a>> {
                     ExtValue::String(s) => s,
                     ExtValue::List(_) => return p.fail("a simple extension value"),
                 };
-                SearchReturnData::Other(name, v)
-            }
-        });
+                SearchReturnData::Other(Atom::unvalidated(super::ascii(raw)), v)
+            },
+        }));
     }
     Ok(Data::ESearch { tag, uid, items })
 }
