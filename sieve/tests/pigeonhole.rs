@@ -384,7 +384,10 @@ impl Suite {
                 .push(format!("script file {} not found", path.display()));
             return None;
         };
-        match compile(&src, &opts()) {
+        // Sub-tests may use the testsuite language too (test_fail).
+        let mut options = opts();
+        options.testsuite = true;
+        match compile(&src, &options) {
             Ok(p) => Some(Arc::new(p)),
             Err(e) => {
                 self.errors = e.diagnostics().iter().map(ToString::to_string).collect();
@@ -447,6 +450,13 @@ impl Suite {
         );
         loop {
             match rt.run() {
+                // A sub-test's test_fail fails the block that ran it.
+                Step::Question(Question::Testsuite(TestsuiteRequest::Fail(reason))) => {
+                    if let Some(c) = self.current.as_mut() {
+                        c.1 = Some(reason);
+                    }
+                    rt.answer(Answer::Bool(true));
+                }
                 Step::Question(q) => {
                     let a = self.common_answer(&q);
                     rt.answer(a);
@@ -639,6 +649,12 @@ impl Suite {
             let m = Self::message_with(implicit_headers.as_ref(), &message);
             ok &= self.store("INBOX", true, m, Vec::new());
         }
+        // A failed delivery falls back to keeping the message as it arrived, without the
+        // script's edits (RFC 5228 §2.10.6: the message is never lost).
+        if !ok {
+            let original = self.message.clone();
+            self.store("INBOX", true, original, Vec::new());
+        }
         for d in std::mem::take(&mut self.result.duplicates) {
             self.duplicates.insert(d.id);
         }
@@ -748,11 +764,19 @@ impl Suite {
                     implicit_keep: true,
                     ..SubResult::default()
                 };
+                // Each script sees the message as the scripts before it edited it.
+                let original = self.message.clone();
+                let mut current = original.clone();
                 for (i, s) in scripts.iter().enumerate() {
                     let Some(p) = self.compile_file(s) else {
+                        self.message = original;
                         return Answer::Bool(false);
                     };
+                    self.message = current.clone();
                     let (res, err) = self.run_script(&p);
+                    if let Some(h) = &res.implicit_headers {
+                        current = Self::message_with(Some(h), &current);
+                    }
                     if err.is_some() {
                         all_ok = false;
                     }
@@ -762,9 +786,9 @@ impl Suite {
                         combined.implicit_keep = res.implicit_keep;
                     }
                 }
+                self.message = original;
                 self.result = combined;
                 let own = rt.reset_result();
-                let current = rt.current_message();
                 let exec_ok = self.execute(own, true, &current);
                 Answer::Bool(all_ok && exec_ok)
             }

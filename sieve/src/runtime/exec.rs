@@ -285,17 +285,21 @@ impl Runtime<'_, '_> {
                     Location::Personal => ScriptLocation::Personal,
                     Location::Global => ScriptLocation::Global,
                 };
-                if self.frames.iter().any(|f| {
+                let running = self.frames.iter().any(|f| {
                     f.name
                         .as_ref()
                         .is_some_and(|(n, l)| *n == name && *l == loc)
-                }) {
+                });
+                // `:once`: a script already included, or still running, is skipped
+                // (RFC 6609 §3.2); without it, including a running script is a loop.
+                if *once && (running || self.included.iter().any(|(n, l)| *n == name && *l == loc))
+                {
+                    return Ok(pc + 1);
+                }
+                if running {
                     return Err(Flow::Error(format!(
                         "the script \"{name}\" includes itself (recursive include)"
                     )));
-                }
-                if *once && self.included.iter().any(|(n, l)| *n == name && *l == loc) {
-                    return Ok(pc + 1);
                 }
                 if self.frames.len() > self.ctx.limits.max_include_depth {
                     return Err(Flow::Error(format!(
