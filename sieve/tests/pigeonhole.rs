@@ -772,7 +772,7 @@ impl Suite {
                         self.message = original;
                         return Answer::Bool(false);
                     };
-                    self.message = current.clone();
+                    self.message.clone_from(&current);
                     let (res, err) = self.run_script(&p);
                     if let Some(h) = &res.implicit_headers {
                         current = Self::message_with(Some(h), &current);
