@@ -114,6 +114,10 @@ fn unique_mailbox(tag: &str) -> String {
     format!("imapproto-{tag}-{}-{nanos}", std::process::id())
 }
 
+fn passed(step: &str) {
+    println!("dovecot interop: {step}: ok");
+}
+
 async fn connect_starttls(literal_plus: bool) -> Client<TcpStream> {
     let port = env("DC_IMAP_PORT");
     let mut cfg = ClientConfig::default();
@@ -137,6 +141,7 @@ async fn connect_starttls(literal_plus: bool) -> Client<TcpStream> {
     assert!(c.session().has_capability("IMAP4rev1"));
     let l = c.login("alice", "alicepw").await.unwrap();
     assert!(l.is_ok(), "{:?}", l.status);
+    passed("STARTTLS, CAPABILITY, LOGIN");
     c
 }
 
@@ -202,6 +207,7 @@ async fn our_client_against_dovecot() {
         .await
         .unwrap();
     assert!(cr.is_ok(), "{:?}", cr.status);
+    passed("CREATE");
     let list = c
         .execute(CommandBody::List {
             select: None,
@@ -222,6 +228,7 @@ async fn our_client_against_dovecot() {
         .collect();
     assert!(names.contains(&"INBOX".to_string()), "{names:?}");
     assert!(names.contains(&name), "{names:?}");
+    passed("LIST");
 
     // APPEND: one literal built synchronizing, one non-synchronizing (Dovecot offers LITERAL+,
     // so the client sends both without waiting; the synchronizing path is covered by the
@@ -231,11 +238,13 @@ async fn our_client_against_dovecot() {
         .await
         .unwrap();
     assert!(a1.is_ok(), "{:?}", a1.status);
+    passed("APPEND (synchronizing literal)");
     let a2 = c
         .execute(append(&name, MULTI, vec![], LiteralMode::NonSync))
         .await
         .unwrap();
     assert!(a2.is_ok(), "{:?}", a2.status);
+    passed("APPEND (LITERAL+ literal)");
 
     // SELECT.
     let sel = c
@@ -249,6 +258,7 @@ async fn our_client_against_dovecot() {
     let m = c.session().selected().unwrap();
     assert_eq!(m.exists(), 2);
     let uid_validity = m.uid_validity().unwrap();
+    passed("SELECT");
 
     // FETCH bodies and structures.
     let f = c
@@ -329,6 +339,7 @@ async fn our_client_against_dovecot() {
     }
     assert_eq!(seen, vec![true, false]);
     assert_eq!(c.session().selected().unwrap().uids(), &[1, 2]);
+    passed("FETCH bodies, ENVELOPE, BODYSTRUCTURE, FLAGS, UID");
 
     // Partial body and header fields.
     let f = c
@@ -366,6 +377,7 @@ async fn our_client_against_dovecot() {
         .collect();
     assert_eq!(part.len(), 2);
     assert!(part.iter().any(|p| p == b"body text"), "{part:?}");
+    passed("UID FETCH BODY[HEADER.FIELDS], BODY[1]");
 
     // SEARCH, UID SEARCH and ESEARCH.
     let s = c
@@ -383,6 +395,7 @@ async fn our_client_against_dovecot() {
         "{:?}",
         s.data
     );
+    passed("SEARCH");
     for cap in ["ESEARCH", "IDLE", "QRESYNC", "LITERAL+", "UIDPLUS"] {
         assert!(c.session().has_capability(cap), "Dovecot offers {cap}");
     }
@@ -405,6 +418,7 @@ async fn our_client_against_dovecot() {
             ] => {
                 assert!(items.contains(&SearchReturnData::Count(2)), "{items:?}");
                 assert!(items.contains(&SearchReturnData::Min(NonZeroU32::new(1).unwrap())));
+                passed("UID SEARCH RETURN (MIN COUNT) (ESEARCH)");
             }
             other => panic!("{other:?}"),
         }
@@ -428,6 +442,7 @@ async fn our_client_against_dovecot() {
     assert!(st.is_ok(), "{:?}", st.status);
     let flags = fetched(&st)[0].flags().unwrap().to_vec();
     assert!(flags.contains(&FlagFetch::Flag(Flag::Flagged)), "{flags:?}");
+    passed("UID STORE +FLAGS");
 
     // IDLE, woken by another connection's APPEND to this mailbox.
     {
@@ -455,6 +470,7 @@ async fn our_client_against_dovecot() {
         .expect("EXISTS during IDLE");
         assert_eq!(n, 3);
         assert!(c.idle_done(idle).await.unwrap().is_ok());
+        passed("IDLE (EXISTS from another connection's APPEND), DONE");
     }
 
     // Delete message 1 and EXPUNGE.
@@ -476,6 +492,7 @@ async fn our_client_against_dovecot() {
             .any(|d| matches!(d, Data::Expunge(n) if n.get() == 1))
     );
     assert_eq!(c.session().selected().unwrap().exists(), 2);
+    passed("STORE \\Deleted, EXPUNGE");
 
     // QRESYNC: reselect with known state; Dovecot reports the vanished UID 1.
     {
@@ -518,6 +535,9 @@ async fn our_client_against_dovecot() {
             .unwrap();
         assert!(f.is_ok(), "{:?}", f.status);
     }
+    passed(
+        "UNSELECT, ENABLE QRESYNC, SELECT (QRESYNC) with VANISHED (EARLIER), UID FETCH (CHANGEDSINCE VANISHED)",
+    );
 
     // Clean up.
     c.execute(CommandBody::Close).await.unwrap();
@@ -526,8 +546,10 @@ async fn our_client_against_dovecot() {
         .await
         .unwrap();
     assert!(del.is_ok(), "{:?}", del.status);
+    passed("CLOSE, DELETE");
     let lo = c.logout().await.unwrap();
     assert!(lo.is_ok());
+    passed("LOGOUT");
 }
 
 #[tokio::test]
@@ -552,6 +574,7 @@ async fn imaps_with_authenticate_plain() {
         .await
         .unwrap();
     assert_eq!(bad.status.kind, StatusKind::No);
+    passed("IMAPS AUTHENTICATE PLAIN, wrong password refused with NO");
     let ok = c
         .authenticate(
             smtp_proto::sasl::Mechanism::Plain,
@@ -560,6 +583,7 @@ async fn imaps_with_authenticate_plain() {
         .await
         .unwrap();
     assert!(ok.is_ok(), "{:?}", ok.status);
+    passed("IMAPS AUTHENTICATE PLAIN (SASL-IR)");
     let st = c
         .execute(CommandBody::Status {
             mailbox: Mailbox::inbox(),
@@ -574,6 +598,7 @@ async fn imaps_with_authenticate_plain() {
         .unwrap();
     assert!(st.is_ok());
     assert!(matches!(&st.data[..], [Data::Status { items, .. }] if items.len() == 3));
+    passed("STATUS");
     let ns = c.execute(CommandBody::Namespace).await.unwrap();
     assert!(ns.is_ok());
     assert!(matches!(
@@ -583,5 +608,6 @@ async fn imaps_with_authenticate_plain() {
             ..
         }]
     ));
+    passed("NAMESPACE");
     c.logout().await.unwrap();
 }
