@@ -141,6 +141,20 @@ fn addr_spec_tokens(t: &[Tok]) -> Option<String> {
     if words == 0 {
         return None;
     }
+    // A quoted local part that needs no quotes is written as a dot-atom (RFC 5321 §4.1.2:
+    // the shortest form; "Sirius"@x is Sirius@x).
+    if let [Tok::Quoted(q)] = local {
+        let inner = &q[1..q.len() - 1];
+        if !inner.is_empty()
+            && !inner.starts_with('.')
+            && !inner.ends_with('.')
+            && !inner.contains("..")
+            && inner.bytes().all(|b| is_atext(b) || b == b'.')
+        {
+            out.clear();
+            out.push_str(inner);
+        }
+    }
     out.push('@');
     if let [Tok::Literal(l)] = domain {
         out.push_str(l);
@@ -354,6 +368,14 @@ mod tests {
         assert_eq!(
             p("\"a b\"@example.com").as_deref(),
             Some("\"a b\"@example.com")
+        );
+        assert_eq!(
+            p("\"S.Bosch\"@example.net").as_deref(),
+            Some("S.Bosch@example.net")
+        );
+        assert_eq!(
+            p("\"S[r]us\"@example.net").as_deref(),
+            Some("\"S[r]us\"@example.net")
         );
         assert_eq!(p("a@[1.2.3.4]").as_deref(), Some("a@[1.2.3.4]"));
         assert_eq!(

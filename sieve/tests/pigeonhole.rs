@@ -85,6 +85,8 @@ struct SubResult {
     actions: Vec<Action>,
     implicit_keep: bool,
     implicit_headers: Option<Arc<[u8]>>,
+    /// The internal flags the script ended with (carried to the next script of a sequence).
+    implicit_flags: Vec<String>,
     duplicates: Vec<sieve::runtime::DuplicateRecord>,
 }
 
@@ -100,6 +102,8 @@ struct Suite {
     result: SubResult,
     /// Kinds of the result's actions already executed (a result keeps them until reset).
     executed: Vec<String>,
+    /// Internal flags a multiscript sequence hands to its next script.
+    carried_flags: Option<Vec<String>>,
     mailboxes: BTreeMap<String, Vec<Stored>>,
     sent: Vec<Sent>,
     metadata: HashMap<(Option<String>, String), String>,
@@ -174,6 +178,7 @@ impl Suite {
                 ..SubResult::default()
             },
             executed: Vec::new(),
+            carried_flags: None,
             mailboxes: BTreeMap::new(),
             sent: Vec::new(),
             metadata: HashMap::new(),
@@ -448,6 +453,9 @@ impl Suite {
             self.envelope.clone(),
             self.ctx.clone(),
         );
+        if let Some(f) = self.carried_flags.take() {
+            rt.set_flags(f);
+        }
         loop {
             match rt.run() {
                 // A sub-test's test_fail fails the block that ran it.
@@ -463,6 +471,18 @@ impl Suite {
                 }
                 Step::Done(o) => {
                     let implicit_keep = o.implicit_keep();
+                    let implicit_flags = o
+                        .actions
+                        .iter()
+                        .find_map(|a| match a {
+                            Action::Keep {
+                                implicit: true,
+                                flags,
+                                ..
+                            } => Some(flags.clone()),
+                            _ => None,
+                        })
+                        .unwrap_or_default();
                     let implicit_headers = o.actions.iter().find_map(|a| match a {
                         Action::Keep {
                             implicit: true,
@@ -482,6 +502,7 @@ impl Suite {
                             actions,
                             implicit_keep,
                             implicit_headers,
+                            implicit_flags,
                             duplicates: o.duplicates,
                         },
                         error,
@@ -767,13 +788,18 @@ impl Suite {
                 // Each script sees the message as the scripts before it edited it.
                 let original = self.message.clone();
                 let mut current = original.clone();
+                let mut carried: Vec<String> = Vec::new();
                 for (i, s) in scripts.iter().enumerate() {
                     let Some(p) = self.compile_file(s) else {
                         self.message = original;
                         return Answer::Bool(false);
                     };
                     self.message.clone_from(&current);
+                    // ... and the internal flags they left (Pigeonhole keeps one flag set
+                    // for the whole sequence).
+                    self.carried_flags = Some(std::mem::take(&mut carried));
                     let (res, err) = self.run_script(&p);
+                    carried.clone_from(&res.implicit_flags);
                     if let Some(h) = &res.implicit_headers {
                         current = Self::message_with(Some(h), &current);
                     }

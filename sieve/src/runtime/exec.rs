@@ -634,6 +634,18 @@ impl Runtime<'_, '_> {
                 self.ctx.limits.max_header_edits
             )));
         }
+        // Line breaks in the value are folding: unfold (RFC 5322 §2.2.3) and fold again
+        // below; a trailing line end would end the header block.
+        let unfolded: String;
+        let value = if value.contains(['\r', '\n']) {
+            unfolded = value
+                .trim_end_matches(['\r', '\n'])
+                .replace("\r\n", "")
+                .replace(['\r', '\n'], "");
+            unfolded.as_str()
+        } else {
+            value
+        };
         let encoded = super::vacation::encode_header_value(value);
         let folded = super::vacation::fold(name, &encoded);
         if name.len() + folded.len() + 2 > self.ctx.limits.max_header_size {
