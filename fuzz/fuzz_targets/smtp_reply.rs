@@ -1,5 +1,5 @@
 //! Reply parser: never panics; a parsed reply re-serializes to bytes that parse to the same
-//! reply, and a prefix of a complete reply is never an error.
+//! reply (same code, status and lines), and a prefix of a complete reply is never an error.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
@@ -12,7 +12,13 @@ fuzz_target!(|data: &[u8]| {
             assert_eq!(parser.parse(&data[..cut]), Ok(Parsed::Incomplete));
         }
         let wire = reply.to_bytes();
-        match parser.parse(&wire) {
+        // Text that is not UTF-8 is kept with U+FFFD (three bytes) per bad byte, so the
+        // written line may be up to three times longer than the line read.
+        let roomy = ReplyParser {
+            max_line_len: parser.max_line_len * 3 + 16,
+            ..parser
+        };
+        match roomy.parse(&wire) {
             Ok(Parsed::Complete {
                 reply: again,
                 consumed,
@@ -20,7 +26,10 @@ fuzz_target!(|data: &[u8]| {
                 assert_eq!(consumed, wire.len());
                 assert_eq!(again.code(), reply.code());
                 assert_eq!(again.status(), reply.status());
-                assert_eq!(again.lines().len(), reply.lines().len());
+                assert_eq!(
+                    again.lines().collect::<Vec<_>>(),
+                    reply.lines().collect::<Vec<_>>()
+                );
             }
             other => panic!("re-parse of {wire:?} gave {other:?}"),
         }

@@ -399,7 +399,7 @@ pub enum ClientError {
 impl fmt::Display for ClientError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let r = |f: &mut fmt::Formatter<'_>, what: &str, r: &Reply| {
-            write!(f, "{what}: {} {}", r.code(), r.lines().join(" / "))
+            write!(f, "{what}: {} {}", r.code(), r.text().replace('\n', " / "))
         };
         match self {
             Self::Greeting(x) => r(f, "greeting refused", x),
@@ -964,7 +964,7 @@ impl ClientSession {
             return;
         }
         let caps = if expect == Expect::Helo {
-            Capabilities::from_lines(reply.lines().iter().take(1).map(String::as_str))
+            Capabilities::from_lines(reply.lines().take(1))
         } else {
             Capabilities::from_reply(&reply)
         };
@@ -1040,7 +1040,7 @@ impl ClientSession {
         };
         match reply.code().get() {
             334 => {
-                let text = reply.lines().first().map_or("", |l| l.trim());
+                let text = reply.first_line().trim();
                 let decoded = sasl::decode_response(text.as_bytes(), 64 * 1024);
                 let response = match decoded {
                     Ok(sasl::ClientResponse::Data(challenge)) => client.respond(&challenge),

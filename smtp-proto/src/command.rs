@@ -292,7 +292,7 @@ impl CommandError {
 impl fmt::Display for CommandError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let reply = self.reply();
-        write!(f, "{} {}", reply.code(), reply.lines()[0])
+        write!(f, "{} {}", reply.code(), reply.first_line())
     }
 }
 

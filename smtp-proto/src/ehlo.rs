@@ -115,7 +115,7 @@ pub struct Capabilities {
 impl Capabilities {
     /// Reads the lines of a positive EHLO/LHLO reply (first line: domain and greeting).
     pub fn from_reply(reply: &Reply) -> Self {
-        Self::from_lines(reply.lines().iter().map(String::as_str))
+        Self::from_lines(reply.lines())
     }
 
     /// Reads EHLO reply text lines (without code and separator).

@@ -101,7 +101,7 @@
 //! let Parsed::Complete { reply, consumed } = parser.parse(&buf).unwrap() else { panic!() };
 //! assert_eq!(consumed, buf.len());
 //! assert_eq!(reply.code().get(), 250);
-//! assert_eq!(reply.lines(), ["mx.example.org", "SIZE 1000"]);
+//! assert_eq!(reply.lines().collect::<Vec<_>>(), ["mx.example.org", "SIZE 1000"]);
 //! ```
 //!
 //! # What this crate never does

@@ -195,6 +195,26 @@ impl EnhancedStatus {
     }
 }
 
+impl EnhancedStatus {
+    /// Appends `class.subject.detail` without going through `fmt`.
+    fn write_to(self, out: &mut Vec<u8>) {
+        fn number(n: u16, out: &mut Vec<u8>) {
+            if n >= 100 {
+                out.push(b'0' + (n / 100) as u8);
+            }
+            if n >= 10 {
+                out.push(b'0' + (n / 10 % 10) as u8);
+            }
+            out.push(b'0' + (n % 10) as u8);
+        }
+        out.push(b'0' + self.class);
+        out.push(b'.');
+        number(self.subject, out);
+        out.push(b'.');
+        number(self.detail, out);
+    }
+}
+
 impl fmt::Display for EnhancedStatus {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}.{}.{}", self.class, self.subject, self.detail)
@@ -203,11 +223,14 @@ impl fmt::Display for EnhancedStatus {
 
 /// A complete SMTP reply: a code, an optional enhanced status code and one or more lines of
 /// text.
+///
+/// The text is kept in one buffer, lines joined by LF (a line never holds CR or LF), so a
+/// parsed reply costs one allocation whatever its line count.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct Reply {
     code: ReplyCode,
     status: Option<EnhancedStatus>,
-    lines: Vec<String>,
+    text: String,
 }
 
 impl Reply {
@@ -220,14 +243,18 @@ impl Reply {
     ) -> Result<Self, ReplyError>
     where
         I: IntoIterator<Item = S>,
-        S: Into<String>,
+        S: AsRef<str>,
     {
-        let mut lines: Vec<String> = lines.into_iter().map(Into::into).collect();
-        if lines.iter().any(|l| l.contains(['\r', '\n'])) {
-            return Err(ReplyError::BadText);
-        }
-        if lines.is_empty() {
-            lines.push(String::new());
+        let mut text = String::new();
+        for (i, line) in lines.into_iter().enumerate() {
+            let line = line.as_ref();
+            if line.contains(['\r', '\n']) {
+                return Err(ReplyError::BadText);
+            }
+            if i > 0 {
+                text.push('\n');
+            }
+            text.push_str(line);
         }
         if let Some(status) = status {
             let code_class = (code.get() / 100) as u8;
@@ -235,11 +262,7 @@ impl Reply {
                 return Err(ReplyError::StatusClassMismatch);
             }
         }
-        Ok(Self {
-            code,
-            status,
-            lines,
-        })
+        Ok(Self { code, status, text })
     }
 
     /// The reply code.
@@ -252,24 +275,44 @@ impl Reply {
         self.status
     }
 
-    /// The text lines, without code, separator, status code or CRLF.
-    pub fn lines(&self) -> &[String] {
-        &self.lines
+    /// The text lines, without code, separator, status code or CRLF (at least one, maybe
+    /// empty).
+    pub fn lines(&self) -> ReplyLines<'_> {
+        ReplyLines(self.text.split('\n'))
+    }
+
+    /// The first text line.
+    pub fn first_line(&self) -> &str {
+        self.text.split('\n').next().unwrap_or_default()
+    }
+
+    /// How many lines the reply has (at least one).
+    pub fn line_count(&self) -> usize {
+        memchr::memchr_iter(b'\n', self.text.as_bytes()).count() + 1
+    }
+
+    /// The text lines joined by LF.
+    pub fn text(&self) -> &str {
+        &self.text
     }
 
     /// Appends the wire form (every line ending in CRLF) to `out`.
     pub fn write_to(&self, out: &mut Vec<u8>) {
-        let last = self.lines.len() - 1;
-        for (i, line) in self.lines.iter().enumerate() {
-            let code = self.code.get();
-            out.extend_from_slice(&[
-                b'0' + (code / 100) as u8,
-                b'0' + (code / 10 % 10) as u8,
-                b'0' + (code % 10) as u8,
-                if i == last { b' ' } else { b'-' },
-            ]);
+        let code = self.code.get();
+        let mut prefix = [
+            b'0' + (code / 100) as u8,
+            b'0' + (code / 10 % 10) as u8,
+            b'0' + (code % 10) as u8,
+            b'-',
+        ];
+        let mut lines = self.text.split('\n').peekable();
+        while let Some(line) = lines.next() {
+            if lines.peek().is_none() {
+                prefix[3] = b' ';
+            }
+            out.extend_from_slice(&prefix);
             if let Some(status) = self.status {
-                out.extend_from_slice(status.to_string().as_bytes());
+                status.write_to(out);
                 if !line.is_empty() {
                     out.push(b' ');
                 }
@@ -281,11 +324,31 @@ impl Reply {
 
     /// The wire form as a new buffer.
     pub fn to_bytes(&self) -> Vec<u8> {
-        let mut out = Vec::with_capacity(self.lines.iter().map(|l| l.len() + 16).sum());
+        let mut out = Vec::with_capacity(self.text.len() + 16 * self.line_count());
         self.write_to(&mut out);
         out
     }
 }
+
+/// The lines of a [`Reply`], from [`Reply::lines`].
+#[derive(Clone, Debug)]
+pub struct ReplyLines<'a>(std::str::Split<'a, char>);
+
+impl<'a> Iterator for ReplyLines<'a> {
+    type Item = &'a str;
+
+    fn next(&mut self) -> Option<&'a str> {
+        self.0.next()
+    }
+}
+
+impl DoubleEndedIterator for ReplyLines<'_> {
+    fn next_back(&mut self) -> Option<Self::Item> {
+        self.0.next_back()
+    }
+}
+
+impl std::iter::FusedIterator for ReplyLines<'_> {}
 
 /// What a parse found.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -367,19 +430,28 @@ impl Default for ReplyParser {
 impl ReplyParser {
     /// Parses one reply from the start of `input`.
     pub fn parse(&self, input: &[u8]) -> Result<Parsed, ReplyError> {
+        // First pass: frame and check every line, and find out whether every line starts
+        // with the first line's enhanced status code. Nothing is allocated until the reply
+        // is known to be complete and valid.
         let mut pos = 0;
         let mut code: Option<ReplyCode> = None;
-        let mut texts: Vec<&[u8]> = Vec::new();
+        let mut count = 0;
+        let mut status: Option<EnhancedStatus> = None;
+        let mut text_len = 0;
         loop {
             let rest = &input[pos..];
-            let Some(lf) = memchr::memchr(b'\n', &rest[..rest.len().min(self.max_line_len)]) else {
+            let window = &rest[..rest.len().min(self.max_line_len)];
+            let Some(lf) = memchr::memchr(b'\n', window) else {
+                // Check what we can of the partial line so garbage fails early.
+                check_partial_line(window, code)?;
                 if rest.len() >= self.max_line_len {
                     return Err(ReplyError::LineTooLong);
                 }
-                // Check what we can of the partial line so garbage fails early.
-                check_partial_line(rest, code)?;
                 return Ok(Parsed::Incomplete);
             };
+            // The same checks first on a complete line, so the error does not depend on
+            // where the input was split.
+            check_partial_line(&rest[..lf], code)?;
             if lf == 0 || rest[lf - 1] != b'\r' {
                 return Err(ReplyError::BadText);
             }
@@ -392,44 +464,90 @@ impl ReplyParser {
                 return Err(ReplyError::CodeMismatch);
             }
             code = Some(this_code);
-            let (last, text) = match line.get(3) {
-                None => (true, &line[3..]),
-                Some(b' ') => (true, &line[4..]),
-                Some(b'-') => (false, &line[4..]),
-                Some(_) => return Err(ReplyError::BadSeparator),
-            };
-            if text.contains(&b'\r') {
+            let (last, text) = line_text(line)?;
+            if memchr::memchr(b'\r', text).is_some() {
                 return Err(ReplyError::BadText);
             }
-            if texts.len() == self.max_lines {
+            if count == self.max_lines {
                 return Err(ReplyError::TooManyLines);
             }
-            texts.push(text);
+            // An enhanced status code counts only when every line starts with the same one
+            // and its class fits the reply code (RFC 2034 §4); otherwise the text is kept as
+            // it came.
+            if count == 0 {
+                let class = (this_code.get() / 100) as u8;
+                status = EnhancedStatus::parse_prefix(text)
+                    .map(|(s, _)| s)
+                    .filter(|s| s.class() == class || (class == 3 && s.class() == 2));
+            } else if let Some(s) = status
+                && EnhancedStatus::parse_prefix(text).is_none_or(|(o, _)| o != s)
+            {
+                status = None;
+            }
+            count += 1;
+            text_len += text.len() + 1;
             pos += lf + 1;
             if last {
                 break;
             }
         }
         let code = code.ok_or(ReplyError::BadCode)?;
-        let reply = build_reply(code, &texts);
+        // Second pass: copy the texts (status codes stripped) into one buffer.
+        let mut buf = Vec::with_capacity(text_len);
+        let mut at = 0;
+        while at < pos {
+            let lf = at + memchr::memchr(b'\n', &input[at..pos]).unwrap_or(pos - at - 1);
+            let (_, mut text) = line_text(&input[at..lf - 1])?;
+            if status.is_some()
+                && let Some((_, n)) = EnhancedStatus::parse_prefix(text)
+            {
+                text = text.get(n + 1..).unwrap_or_default();
+            }
+            if at > 0 {
+                buf.push(b'\n');
+            }
+            buf.extend_from_slice(text);
+            at = lf + 1;
+        }
+        // Reply text is nearly always UTF-8 (ASCII): the lossy pass only when it is not.
+        let text = String::from_utf8(buf)
+            .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned());
         Ok(Parsed::Complete {
-            reply,
+            reply: Reply { code, status, text },
             consumed: pos,
         })
     }
 }
 
+/// Whether the line (CRLF removed, at least three bytes) is the last of its reply, and its
+/// text after the code and separator.
+fn line_text(line: &[u8]) -> Result<(bool, &[u8]), ReplyError> {
+    match line.get(3) {
+        None => Ok((true, &line[3..])),
+        Some(b' ') => Ok((true, &line[4..])),
+        Some(b'-') => Ok((false, &line[4..])),
+        Some(_) => Err(ReplyError::BadSeparator),
+    }
+}
+
+/// The checks that the first bytes of a line allow, in line order, so that the first error
+/// found in a prefix is the first error of every longer input: the same bytes give the same
+/// error however they were split across reads (the fuzz target `smtp_client` checks this).
 fn check_partial_line(rest: &[u8], code: Option<ReplyCode>) -> Result<(), ReplyError> {
     for (i, &b) in rest.iter().take(3).enumerate() {
-        if !b.is_ascii_digit() {
+        let ok = match i {
+            0 => (b'2'..=b'5').contains(&b),
+            1 => (b'0'..=b'5').contains(&b),
+            _ => b.is_ascii_digit(),
+        };
+        if !ok {
             return Err(ReplyError::BadCode);
         }
-        if let Some(code) = code {
-            let want = code.to_string().as_bytes()[i];
-            if b != want {
-                return Err(ReplyError::CodeMismatch);
-            }
-        }
+    }
+    if let (Some(code), [a, b, c, ..]) = (code, rest)
+        && ReplyCode::from_digits([*a, *b, *c]) != Ok(code)
+    {
+        return Err(ReplyError::CodeMismatch);
     }
     if let Some(&sep) = rest.get(3)
         && !matches!(sep, b' ' | b'-' | b'\r')
@@ -437,41 +555,6 @@ fn check_partial_line(rest: &[u8], code: Option<ReplyCode>) -> Result<(), ReplyE
         return Err(ReplyError::BadSeparator);
     }
     Ok(())
-}
-
-fn build_reply(code: ReplyCode, texts: &[&[u8]]) -> Reply {
-    // An enhanced status code counts only when every line starts with the same one and its
-    // class fits the reply code (RFC 2034 §4); otherwise the text is kept as it came.
-    let code_class = (code.get() / 100) as u8;
-    let status = texts
-        .first()
-        .and_then(|t| EnhancedStatus::parse_prefix(t))
-        .map(|(s, _)| s)
-        .filter(|s| s.class() == code_class || (code_class == 3 && s.class() == 2))
-        .filter(|s| {
-            texts
-                .iter()
-                .all(|t| EnhancedStatus::parse_prefix(t).is_some_and(|(o, _)| o == *s))
-        });
-    let lines = texts
-        .iter()
-        .map(|t| {
-            let t = match status.and_then(|_| EnhancedStatus::parse_prefix(t)) {
-                Some((_, n)) => t.get(n + 1..).unwrap_or_default(),
-                None => t,
-            };
-            // Reply text is nearly always ASCII: skip the lossy decoder's scan then.
-            match std::str::from_utf8(t) {
-                Ok(text) => text.to_owned(),
-                Err(_) => String::from_utf8_lossy(t).into_owned(),
-            }
-        })
-        .collect();
-    Reply {
-        code,
-        status,
-        lines,
-    }
 }
 
 #[cfg(test)]
@@ -536,10 +619,13 @@ mod tests {
         let r = parse_all(b"220 mx.example.org ESMTP ready\r\n");
         assert_eq!(r.code(), ReplyCode::SERVICE_READY);
         assert_eq!(r.status(), None);
-        assert_eq!(r.lines(), ["mx.example.org ESMTP ready"]);
+        assert_eq!(
+            r.lines().collect::<Vec<_>>(),
+            ["mx.example.org ESMTP ready"]
+        );
         // A code with no text at all is legal (RFC 5321 §4.2: textstring is optional).
         let r = parse_all(b"250\r\n");
-        assert_eq!(r.lines(), [""]);
+        assert_eq!(r.lines().collect::<Vec<_>>(), [""]);
     }
 
     #[test]
@@ -549,7 +635,7 @@ mod tests {
             b"250-foo.com greets bar.com\r\n250-8BITMIME\r\n250-SIZE\r\n250-DSN\r\n250 HELP\r\n",
         );
         assert_eq!(
-            r.lines(),
+            r.lines().collect::<Vec<_>>(),
             ["foo.com greets bar.com", "8BITMIME", "SIZE", "DSN", "HELP"]
         );
     }
@@ -558,11 +644,14 @@ mod tests {
     fn enhanced_status_on_every_line() {
         let r = parse_all(b"550-5.1.1 The email account\r\n550 5.1.1 does not exist.\r\n");
         assert_eq!(r.status(), Some(EnhancedStatus::BAD_MAILBOX));
-        assert_eq!(r.lines(), ["The email account", "does not exist."]);
+        assert_eq!(
+            r.lines().collect::<Vec<_>>(),
+            ["The email account", "does not exist."]
+        );
         // Status on only the first line: kept as text.
         let r = parse_all(b"550-5.1.1 The email account\r\n550 does not exist.\r\n");
         assert_eq!(r.status(), None);
-        assert_eq!(r.lines()[0], "5.1.1 The email account");
+        assert_eq!(r.first_line(), "5.1.1 The email account");
         // Class disagrees with the code: kept as text.
         let r = parse_all(b"250 5.0.0 odd\r\n");
         assert_eq!(r.status(), None);
@@ -620,6 +709,30 @@ mod tests {
         );
         assert_eq!(p.parse(b"250-a\r\n251"), Err(ReplyError::CodeMismatch));
         assert_eq!(p.parse(b"612 x\r\n"), Err(ReplyError::BadCode));
+        // Found by the smtp_client fuzz target: the error for the same bytes must not
+        // depend on where they were split (a partial `0` after `250-` used to say
+        // CodeMismatch, the whole line BadCode).
+        for input in [
+            &b"250-mx\r\n0-SIZE 100\r\n"[..],
+            b"250-mx\r\n3-x\r\n",
+            b"250-mx\r\n354 x\r\n",
+            b"250-mx\r\n25x\r\n",
+            b"x\n",
+            b"2\n",
+            b"250\r\n",
+            b"250\rx\r\n",
+            &[b"x".as_slice(), &[b'a'; 5000]].concat(),
+            &[b"250-a\r\n251".as_slice(), &[b'a'; 5000]].concat(),
+        ] {
+            let whole = p.parse(input);
+            for cut in 0..input.len() {
+                match p.parse(&input[..cut]) {
+                    Ok(Parsed::Incomplete) => {}
+                    Err(e) => assert_eq!(Err(e), whole, "cut {cut} of {input:?}"),
+                    other => panic!("{other:?}"),
+                }
+            }
+        }
         let long = [b"250 ".as_slice(), &[b'a'; 5000], b"\r\n"].concat();
         assert_eq!(p.parse(&long), Err(ReplyError::LineTooLong));
         assert_eq!(p.parse(&long[..4500]), Err(ReplyError::LineTooLong));
@@ -650,6 +763,6 @@ mod tests {
     #[test]
     fn non_utf8_text_is_kept_lossy() {
         let r = parse_all(b"554 caf\xe9\r\n");
-        assert_eq!(r.lines(), ["caf\u{fffd}"]);
+        assert_eq!(r.lines().collect::<Vec<_>>(), ["caf\u{fffd}"]);
     }
 }

@@ -272,7 +272,7 @@ async fn run(cli: Cli) -> Result<bool, String> {
                         .status()
                         .map(|s| format!("{s} "))
                         .unwrap_or_default(),
-                    r.reply.lines().join(" "),
+                    r.reply.text().replace('\n', " "),
                     r.recipient
                 );
             }

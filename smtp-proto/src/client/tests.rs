@@ -325,7 +325,7 @@ fn mx_pipelined_data_partial_recipients() {
     assert!(!r[0].bdat);
     assert!(r[0].recipients[2].deferred());
     assert_eq!(
-        r[0].recipients[0].reply.lines()[0],
+        r[0].recipients[0].reply.first_line(),
         "Ok: queued as 899B210471"
     );
     // One stored copy, dot-unstuffed to the original.
