@@ -478,3 +478,63 @@ fn uidlist_is_rewritten_through_the_lock_when_mostly_stale() {
     g.sync(false).unwrap();
     assert_eq!(g.uid_next().unwrap(), 1012);
 }
+
+/// The listing matches files to messages by base name: a copy of one message in both
+/// `new/` and `cur/` (left by a crashed mover) is one message (cur/ wins), and the same
+/// base twice in `cur/` is one message too, stable across syncs and across a cold open
+/// (no expunge-and-re-add loop, no second UID).
+#[test]
+fn duplicate_bases_are_one_message_and_stay_stable() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("Maildir");
+    let f = Folder::open_dir(&root, opts()).unwrap();
+    f.deliver(&msg(1)[..]).unwrap();
+    f.deliver(&msg(2)[..]).unwrap();
+    f.sync(false).unwrap();
+    assert_eq!(f.uids().unwrap(), [1, 2]);
+    let new = files(&root.join("new"));
+    // Message 1: a copy in cur/ with flags, the original still in new/.
+    fs::copy(
+        root.join("new").join(&new[0]),
+        root.join("cur").join(format!("{}:2,S", new[0])),
+    )
+    .unwrap();
+    // Message 2: moved to cur/ twice with different flags.
+    fs::copy(
+        root.join("new").join(&new[1]),
+        root.join("cur").join(format!("{}:2,F", new[1])),
+    )
+    .unwrap();
+    fs::rename(
+        root.join("new").join(&new[1]),
+        root.join("cur").join(format!("{}:2,R", new[1])),
+    )
+    .unwrap();
+    // A name that is not a Maildir name at all, and one with an unknown info form.
+    fs::write(root.join("cur/odd name, no info"), b"Subject: odd\r\n\r\n").unwrap();
+    fs::write(
+        root.join("cur/x.y.z:1,experimental"),
+        b"Subject: odd\r\n\r\n",
+    )
+    .unwrap();
+    for round in 0..3 {
+        let r = f.sync(false).unwrap();
+        assert!(r.expunged.is_empty(), "round {round}: {r:?}");
+        assert_eq!(f.uids().unwrap(), [1, 2, 3, 4], "round {round}");
+        assert!(f.message(1).unwrap().unwrap().flags.contains(Flag::Seen));
+        // Make every sync list both directories again.
+        fs::write(root.join("cur/.touch"), b"").unwrap();
+        fs::remove_file(root.join("cur/.touch")).unwrap();
+        fs::write(root.join("new/.touch"), b"").unwrap();
+        fs::remove_file(root.join("new/.touch")).unwrap();
+    }
+    // A cold open (another process) sees the same four UIDs.
+    let cold = Folder::open_dir(&root, opts()).unwrap();
+    let v = View::open(&cold, Access::ReadOnly).unwrap();
+    assert_eq!(v.len(), 4);
+    assert_eq!(cold.uids().unwrap(), [1, 2, 3, 4]);
+    assert_eq!(
+        cold.message(1).unwrap().unwrap().file_name,
+        format!("{}:2,S", new[0])
+    );
+}
