@@ -16,6 +16,12 @@
 //! only when its mtime changed (or is within a second of the last listing, where a change
 //! in the same clock tick could hide), so a folder with 100,000 messages in `cur/` is not
 //! re-listed when only `new/` changed, and [`Folder::has_changed`] costs a few `stat`s.
+//!
+//! A cold open (a new process: no state in memory) reads `dovecot-uidlist` and
+//! `maildir-modseq` once and lists both directories without a `stat` per file (the entry
+//! type comes from `readdir`); names are matched to UIDs through tables keyed by borrowed
+//! base names. For 100,000 messages this takes about 0.18 s of CPU (`benches/`: `maildir`),
+//! of which the kernel's `readdir` of `cur/` is about a quarter.
 
 use std::collections::HashMap;
 use std::fmt::Write as _;
