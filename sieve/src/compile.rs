@@ -151,8 +151,15 @@ pub fn compile(script: &[u8], options: &CompileOptions) -> Result<Program, Compi
         declared_globals: HashMap::new(),
         loops: Vec::new(),
         tests: Vec::new(),
+        extracttext_at: None,
     };
     c.block(&ast, true);
+    if let Some(pos) = c.extracttext_at {
+        c.errors.push(Diagnostic {
+            pos,
+            message: "the extension 'extracttext' needs 'foreverypart' (RFC 5703 §7)".into(),
+        });
+    }
     if !c.errors.is_empty() {
         return Err(CompileError::from_list(c.errors));
     }
@@ -186,6 +193,8 @@ struct Compiler<'o> {
     globals: Vec<Box<str>>,
     /// Names declared with `global` (lowercase) → global slot.
     declared_globals: HashMap<String, u32>,
+    /// Where `extracttext` was required while `foreverypart` was not (yet).
+    extracttext_at: Option<Position>,
     /// Enclosing `foreverypart` loops: name and the indices of their `break` jumps.
     loops: Vec<(Option<String>, Vec<usize>)>,
     /// Enclosing testsuite `test` blocks: indices of `test_fail` jumps to patch.
@@ -559,6 +568,15 @@ impl Compiler<'_> {
                 }
                 Some(c) if c != Capability::Testsuite && self.opts.capabilities.contains(c) => {
                     self.required.insert(c);
+                    // extracttext only works inside foreverypart (RFC 5703 §7).
+                    if c == Capability::ExtractText
+                        && !self.required.contains(Capability::ForEveryPart)
+                    {
+                        self.extracttext_at = Some(pos);
+                    }
+                    if c == Capability::ForEveryPart {
+                        self.extracttext_at = None;
+                    }
                     // Implied capabilities.
                     match c {
                         Capability::SpamTestPlus => self.required.insert(Capability::SpamTest),
@@ -2097,10 +2115,23 @@ impl Compiler<'_> {
                     return err(np, format!("the header field name \"{n}\" is invalid"));
                 }
                 let (v, vp) = p.string(1, "value")?;
+                let value = self.value(v, vp)?;
+                // NUL never belongs in a header field (RFC 5322 §2.2, RFC 5293 §4).
+                if let Value::Const(c) = &value
+                    && c.contains('\0')
+                {
+                    return err(
+                        vp,
+                        format!(
+                            "the header value \"{}\" is invalid (it contains NUL)",
+                            c.replace('\0', "\\0")
+                        ),
+                    );
+                }
                 Instr::AddHeader {
                     last,
                     name: self.value(n, np)?,
-                    value: self.value(v, vp)?,
+                    value,
                 }
             }
             "deleteheader" => {

@@ -634,6 +634,11 @@ impl Runtime<'_, '_> {
                 self.ctx.limits.max_header_edits
             )));
         }
+        if value.contains('\0') {
+            return Err(Flow::Error(format!(
+                "addheader: the value of the header \"{name}\" is invalid (it contains NUL)"
+            )));
+        }
         // Line breaks in the value are folding: unfold (RFC 5322 §2.2.3) and fold again
         // below; a trailing line end would end the header block.
         let unfolded: String;
