@@ -45,7 +45,9 @@ const COMMANDS: &[&[u8]] = &[
     b"MAIL FROM:<sender.name@example.org> SIZE=123456 BODY=8BITMIME\r\n",
     b"RCPT TO:<first.recipient@example.net>\r\n",
     b"RCPT TO:<second+tag@sub.example.com> NOTIFY=SUCCESS,FAILURE ORCPT=rfc822;second+2Btag@sub.example.com\r\n",
-    b"RCPT TO:<\"quoted local\"@[192.0.2.1]>\r\n",
+    // A quoted local part (not an address literal: Stalwart's parser answers
+    // `RCPT TO:<x@[192.0.2.1]>` with InvalidRecipientAddress, so the mix could not be shared).
+    b"RCPT TO:<\"quoted local\"@example.net>\r\n",
     b"DATA\r\n",
     b"BDAT 65536 LAST\r\n",
     b"AUTH PLAIN AGFsaWNlAGFsaWNlcHc=\r\n",

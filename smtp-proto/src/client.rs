@@ -588,6 +588,11 @@ fn class(r: &Reply) -> u16 {
     r.code().get() / 100
 }
 
+/// Bytes of server input held while the session is ready before they are read anyway (and
+/// fail the session as unexpected replies): a server cannot make the client buffer without
+/// bound.
+pub const IDLE_INPUT_LIMIT: usize = 64 * 1024;
+
 impl ClientSession {
     /// A session on a new connection, waiting for the greeting. With [`TlsMode::Implicit`]
     /// the connection counts as TLS from the start.
@@ -702,6 +707,14 @@ impl ClientSession {
         if self.closed {
             return;
         }
+        if self.ready && !self.input.is_empty() {
+            // Replies held while the host had not answered Ready (a `421` before the
+            // close, say): nothing more will come, so they are read now.
+            self.process_input(true);
+            if self.closed {
+                return;
+            }
+        }
         let quitting = self.expect.front() == Some(&Expect::Quit);
         if quitting {
             self.close();
@@ -774,6 +787,7 @@ impl ClientSession {
                     if !tx.pipelined {
                         self.after_rset = Some(tx);
                         self.flush();
+                        self.process();
                         return Ok(());
                     }
                 }
@@ -785,6 +799,8 @@ impl ClientSession {
             }
         }
         self.flush();
+        // Replies held while ready.
+        self.process();
         Ok(())
     }
 
@@ -797,6 +813,8 @@ impl ClientSession {
         self.deadline = Some(now + self.config.command_timeout);
         self.command(&Command::Quit, Expect::Quit);
         self.flush();
+        // Replies held while ready.
+        self.process();
         Ok(())
     }
 }
@@ -855,8 +873,21 @@ impl ClientSession {
     }
 
     fn process(&mut self) {
+        self.process_input(false);
+    }
+
+    /// Parses buffered replies. While the session is [ready](Self::is_ready) they are held
+    /// (up to [`IDLE_INPUT_LIMIT`] bytes) until the host's next call, so what the client
+    /// does never depends on how the server's bytes were split across reads: a reply that
+    /// came in the same read as the one that made the session ready is read after the
+    /// host's `send_mail`/`quit`, exactly as if it had come later.
+    fn process_input(&mut self, even_when_ready: bool) {
         let mut pos = 0;
-        while !self.closed && !self.starting_tls && pos < self.input.len() {
+        while !self.closed
+            && !self.starting_tls
+            && pos < self.input.len()
+            && (even_when_ready || !self.ready || self.input.len() > IDLE_INPUT_LIMIT)
+        {
             match self.config.reply_parser.parse(&self.input[pos..]) {
                 Ok(Parsed::Incomplete) => break,
                 Ok(Parsed::Complete { reply, consumed }) => {

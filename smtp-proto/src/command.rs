@@ -534,27 +534,56 @@ pub(crate) fn parse_u64(s: &str) -> Option<u64> {
     s.parse().ok()
 }
 
-fn esmtp_params(text: &str) -> Result<Vec<(&str, Option<&str>)>, CommandError> {
-    text.split(' ')
-        .filter(|w| !w.is_empty())
-        .map(|p| {
-            let (k, v) = match p.split_once('=') {
-                Some((k, v)) => (k, Some(v)),
-                None => (p, None),
-            };
-            let key_ok = k.as_bytes().first().is_some_and(u8::is_ascii_alphanumeric)
-                && k.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-');
-            let value_ok = v.is_none_or(|v| {
-                !v.is_empty() && v.bytes().all(|b| matches!(b, 33..=60 | 62..=126 | 0x80..))
-            });
-            if key_ok && value_ok {
-                Ok((k, v))
-            } else {
-                Err(CommandError::Syntax("Bad ESMTP parameter syntax"))
-            }
-        })
-        .collect()
+/// The `key[=value]` words of a MAIL/RCPT parameter list, checked for syntax (RFC 5321
+/// §4.1.2 `esmtp-param`); lazily, so a parameter list costs no allocation.
+fn esmtp_params(text: &str) -> impl Iterator<Item = Result<(&str, Option<&str>), CommandError>> {
+    text.split(' ').filter(|w| !w.is_empty()).map(|p| {
+        let (k, v) = match p.split_once('=') {
+            Some((k, v)) => (k, Some(v)),
+            None => (p, None),
+        };
+        let key_ok = k.as_bytes().first().is_some_and(u8::is_ascii_alphanumeric)
+            && k.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-');
+        let value_ok = v.is_none_or(|v| {
+            !v.is_empty() && v.bytes().all(|b| matches!(b, 33..=60 | 62..=126 | 0x80..))
+        });
+        if key_ok && value_ok {
+            Ok((k, v))
+        } else {
+            Err(CommandError::Syntax("Bad ESMTP parameter syntax"))
+        }
+    })
 }
+
+/// Every parameter's syntax first (a syntax error anywhere is reported before any
+/// parameter's meaning), then the parameters one by one.
+fn checked_params(text: &str) -> Result<impl Iterator<Item = (&str, Option<&str>)>, CommandError> {
+    esmtp_params(text).try_for_each(|p| p.map(drop))?;
+    Ok(esmtp_params(text).filter_map(Result::ok))
+}
+
+/// The upper-case form of a known parameter keyword, matched without allocating.
+fn keyword(key: &str, known: &[&'static str]) -> Option<&'static str> {
+    known.iter().copied().find(|k| k.eq_ignore_ascii_case(key))
+}
+
+const MAIL_KEYWORDS: &[&str] = &[
+    "SIZE",
+    "BODY",
+    "SMTPUTF8",
+    "REQUIRETLS",
+    "RET",
+    "ENVID",
+    "AUTH",
+    "MT-PRIORITY",
+    "HOLDFOR",
+    "HOLDUNTIL",
+    "BY",
+    "MTRK",
+    "SOLICIT",
+];
+
+const RCPT_KEYWORDS: &[&str] = &["NOTIFY", "ORCPT", "RRVS"];
 
 /// RFC 3461 §4: `xtext = *( xchar / hexchar )`, `hexchar = "+" 2HEXDIG` (upper case).
 pub fn decode_xtext(text: &str) -> Option<Cow<'_, str>> {
@@ -614,10 +643,9 @@ fn set_once<T>(slot: &mut Option<T>, value: T, what: &'static str) -> Result<(),
 
 fn mail_params(text: &str) -> Result<MailParams<'_>, CommandError> {
     let mut p = MailParams::default();
-    for (key, value) in esmtp_params(text)? {
-        let k = key.to_ascii_uppercase();
+    for (key, value) in checked_params(text)? {
         let need = |what| value.ok_or(CommandError::BadParameter(what));
-        match k.as_str() {
+        match keyword(key, MAIL_KEYWORDS).unwrap_or_default() {
             "SIZE" => {
                 let v = parse_u64(need("SIZE needs a value")?)
                     .ok_or(CommandError::BadParameter("Bad SIZE value"))?;
@@ -751,14 +779,14 @@ fn deliver_by(v: &str) -> Option<DeliverBy> {
 
 fn rcpt_params(text: &str) -> Result<RcptParams<'_>, CommandError> {
     let mut p = RcptParams::default();
-    for (key, value) in esmtp_params(text)? {
-        let k = key.to_ascii_uppercase();
-        match k.as_str() {
+    for (key, value) in checked_params(text)? {
+        match keyword(key, RCPT_KEYWORDS).unwrap_or_default() {
             "NOTIFY" => {
                 let v = value.ok_or(CommandError::BadParameter("NOTIFY needs a value"))?;
                 let mut n = Notify::default();
                 for word in v.split(',') {
-                    let flag = match word.to_ascii_uppercase().as_str() {
+                    let word = keyword(word, &["NEVER", "SUCCESS", "FAILURE", "DELAY"]);
+                    let flag = match word.unwrap_or_default() {
                         "NEVER" => &mut n.never,
                         "SUCCESS" => &mut n.success,
                         "FAILURE" => &mut n.failure,

@@ -430,14 +430,15 @@ impl Default for ReplyParser {
 impl ReplyParser {
     /// Parses one reply from the start of `input`.
     pub fn parse(&self, input: &[u8]) -> Result<Parsed, ReplyError> {
-        // First pass: frame and check every line, and find out whether every line starts
-        // with the first line's enhanced status code. Nothing is allocated until the reply
-        // is known to be complete and valid.
+        // One pass: frame and check every line and copy its text (enhanced status code
+        // stripped) into one buffer, assuming every line carries the first line's status
+        // code; if a later line does not, the texts are copied again unstripped.
         let mut pos = 0;
         let mut code: Option<ReplyCode> = None;
         let mut count = 0;
         let mut status: Option<EnhancedStatus> = None;
-        let mut text_len = 0;
+        let mut buf: Vec<u8> = Vec::new();
+        let mut recopy = false;
         loop {
             let rest = &input[pos..];
             let window = &rest[..rest.len().min(self.max_line_len)];
@@ -464,7 +465,7 @@ impl ReplyParser {
                 return Err(ReplyError::CodeMismatch);
             }
             code = Some(this_code);
-            let (last, text) = line_text(line)?;
+            let (last, mut text) = line_text(line)?;
             if memchr::memchr(b'\r', text).is_some() {
                 return Err(ReplyError::BadText);
             }
@@ -474,40 +475,48 @@ impl ReplyParser {
             // An enhanced status code counts only when every line starts with the same one
             // and its class fits the reply code (RFC 2034 §4); otherwise the text is kept as
             // it came.
+            let prefix = EnhancedStatus::parse_prefix(text);
             if count == 0 {
                 let class = (this_code.get() / 100) as u8;
-                status = EnhancedStatus::parse_prefix(text)
+                status = prefix
                     .map(|(s, _)| s)
                     .filter(|s| s.class() == class || (class == 3 && s.class() == 2));
+                buf.reserve(if last {
+                    text.len()
+                } else {
+                    rest.len().min(256)
+                });
             } else if let Some(s) = status
-                && EnhancedStatus::parse_prefix(text).is_none_or(|(o, _)| o != s)
+                && prefix.is_none_or(|(o, _)| o != s)
             {
                 status = None;
+                recopy = true;
             }
+            if let (Some(_), Some((_, n))) = (status, prefix) {
+                text = text.get(n + 1..).unwrap_or_default();
+            }
+            if count > 0 {
+                buf.push(b'\n');
+            }
+            buf.extend_from_slice(text);
             count += 1;
-            text_len += text.len() + 1;
             pos += lf + 1;
             if last {
                 break;
             }
         }
         let code = code.ok_or(ReplyError::BadCode)?;
-        // Second pass: copy the texts (status codes stripped) into one buffer.
-        let mut buf = Vec::with_capacity(text_len);
-        let mut at = 0;
-        while at < pos {
-            let lf = at + memchr::memchr(b'\n', &input[at..pos]).unwrap_or(pos - at - 1);
-            let (_, mut text) = line_text(&input[at..lf - 1])?;
-            if status.is_some()
-                && let Some((_, n)) = EnhancedStatus::parse_prefix(text)
-            {
-                text = text.get(n + 1..).unwrap_or_default();
+        if recopy {
+            buf.clear();
+            let mut at = 0;
+            while let Some(lf) = memchr::memchr(b'\n', &input[at..pos]) {
+                let (_, text) = line_text(&input[at..at + lf - 1])?;
+                if at > 0 {
+                    buf.push(b'\n');
+                }
+                buf.extend_from_slice(text);
+                at += lf + 1;
             }
-            if at > 0 {
-                buf.push(b'\n');
-            }
-            buf.extend_from_slice(text);
-            at = lf + 1;
         }
         // Reply text is nearly always UTF-8 (ASCII): the lossy pass only when it is not.
         let text = String::from_utf8(buf)

@@ -957,3 +957,75 @@ fn rfc_exchanges_replay_client() {
     }
     assert_eq!(replayed.len(), 9, "replayed {replayed:#?}");
 }
+
+/// Regression (found by the smtp_client fuzz target): replies that arrive in the same read
+/// as the one that made the session ready are held until the host answers Ready, so the
+/// client's commands and events never depend on how the server's bytes were split. Before,
+/// a whole feed failed the session on an "unexpected" reply that a split feed matched to
+/// the MAIL command; a host acting on Ready then got `NotReady`.
+#[test]
+fn replies_after_ready_wait_for_the_host() {
+    let server: &[u8] = b"220 mx ESMTP\r\n250-mx\r\n250 PIPELINING\r\n250 2.1.0 ok\r\n250 2.1.5 ok\r\n354 go\r\n250 2.0.0 queued\r\n221 bye\r\n";
+    let run = |pieces: &[&[u8]]| {
+        let mut config = ClientConfig::new("c.example");
+        config.tls = TlsMode::Never;
+        let mut c = ClientSession::new(config, t0());
+        let (mut sent, mut events) = (Vec::new(), Vec::new());
+        let mut mails = 1;
+        let mut drain = |c: &mut ClientSession, sent: &mut Vec<u8>, events: &mut Vec<Event>| {
+            while let Some(out) = c.poll_output() {
+                match out {
+                    Output::Send(b) => sent.extend_from_slice(&b),
+                    Output::Event(Event::Ready) => {
+                        events.push(Event::Ready);
+                        if mails > 0 {
+                            mails -= 1;
+                            let (env, msg) = mail("a@example.org", &["b@example.org"], b"x\r\n");
+                            c.send_mail(t0(), env, msg).unwrap();
+                        } else {
+                            c.quit(t0()).unwrap();
+                        }
+                    }
+                    Output::Event(e) => events.push(e),
+                    _ => {}
+                }
+            }
+        };
+        drain(&mut c, &mut sent, &mut events);
+        for p in pieces {
+            c.handle_input(t0(), p);
+            drain(&mut c, &mut sent, &mut events);
+        }
+        c.handle_eof();
+        drain(&mut c, &mut sent, &mut events);
+        (sent, events, c.is_closed())
+    };
+    let whole = run(&[server]);
+    assert!(whole.2);
+    assert!(
+        !whole.1.iter().any(|e| matches!(e, Event::Failed(_))),
+        "{:?}",
+        whole.1
+    );
+    assert!(
+        whole
+            .1
+            .iter()
+            .any(|e| matches!(e, Event::MailResult(r) if codes(r) == [250]))
+    );
+    for cut in 1..server.len() {
+        assert_eq!(run(&[&server[..cut], &server[cut..]]), whole, "cut {cut}");
+    }
+    // A 421 while idle is still reported when the connection closes.
+    let mut c = ClientSession::new(ClientConfig::new("c.example"), t0());
+    c.handle_input(t0(), b"220 mx\r\n250 mx\r\n421 4.4.2 idle too long\r\n");
+    c.handle_eof();
+    let outs: Vec<Output> = std::iter::from_fn(|| c.poll_output()).collect();
+    assert!(
+        outs.iter().any(|o| matches!(
+            o,
+            Output::Event(Event::Failed(ClientError::ServiceClosing(_)))
+        )),
+        "{outs:?}"
+    );
+}
