@@ -180,6 +180,9 @@ impl BaseIndex {
             return None;
         }
         let h = self.hash(base) as u32;
+        // Exactly `base_of(record) == base`, but without searching the (cold) record name
+        // when it has the length of `base`, as the records we write do.
+        let plain = base_of(base, sep).len() == base.len();
         let mask = self.slots.len() - 1;
         let mut i = h as usize & mask;
         loop {
@@ -189,7 +192,10 @@ impl BaseIndex {
             }
             if sh == h {
                 let r = records.get(p as usize - 1)?;
-                if base_of(&r.filename, sep) == base {
+                let name = r.filename.as_str();
+                if name.len() == base.len() && plain && name == base
+                    || name.len() > base.len() && base_of(name, sep) == base
+                {
                     return Some(p as usize - 1);
                 }
             }
@@ -223,6 +229,13 @@ mod tests {
             assert_eq!(idx.get(&records, ':', &r.filename), None);
         }
         assert_eq!(idx.get(&records, ':', ""), None);
+        // A record name with two separators: its base is before the last one only.
+        let two: Vec<Record> = vec![rec(1, "a:b"), rec(2, "c:d:2,S")];
+        let mut idx2 = BaseIndex::default();
+        idx2.rebuild(&two, ':');
+        assert_eq!(idx2.get(&two, ':', "a"), Some(0));
+        assert_eq!(idx2.get(&two, ':', "a:b"), None);
+        assert_eq!(idx2.get(&two, ':', "c:d"), Some(1));
         // Appended records, and a base seen again: the last record wins.
         records.push(rec(6000, "new.one"));
         idx.insert(&records, ':', 5000);
