@@ -191,6 +191,25 @@ pub(crate) fn parse_redirect_address(s: &str) -> Option<String> {
     addr_spec_tokens(&t)
 }
 
+/// Whether an address from a header is a valid addr-spec (RFC 5322 §3.4.1): a quick scan
+/// for the plain `local@domain` form, the full parser otherwise.
+pub(crate) fn is_addr_spec(a: &str) -> bool {
+    let b = a.as_bytes();
+    if let Some(at) = memchr::memchr(b'@', b) {
+        let (local, domain) = (&b[..at], &b[at + 1..]);
+        if !local.is_empty()
+            && !domain.is_empty()
+            && local.iter().all(|&c| is_atext(c) || c == b'.')
+            && domain
+                .split(|&c| c == b'.')
+                .all(|l| !l.is_empty() && l.iter().all(|&c| c.is_ascii_alphanumeric() || c == b'-'))
+        {
+            return true;
+        }
+    }
+    parse_redirect_address(a).is_some()
+}
+
 /// A `From:`-style mailbox: `addr-spec` or `phrase <addr-spec>`. Returns the addr-spec.
 pub(crate) fn parse_mailbox_header(s: &str) -> Option<String> {
     parse_redirect_address(s)

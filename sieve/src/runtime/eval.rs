@@ -62,7 +62,7 @@ impl Runtime<'_, '_> {
                 let all = matches!(part, crate::program::AddressPart::All);
                 let values: Vec<&str> = addrs
                     .iter()
-                    .filter(|a| all || address::parse_redirect_address(a).is_some())
+                    .filter(|a| all || address::is_addr_spec(a))
                     .filter_map(|a| address::address_part(a, *part, delim))
                     .collect();
                 let keys: Vec<Cow<'_, str>> = keys.iter().map(|k| self.expand(k)).collect();

@@ -243,6 +243,32 @@ impl Runtime<'_, '_> {
                     } else if cut >= 2 && b[cut - 2] == b'%' {
                         cut -= 2;
                     }
+                    // ... nor in the middle of the escapes of one UTF-8 character.
+                    let hex = |i: usize| {
+                        std::str::from_utf8(&b[i + 1..i + 3])
+                            .ok()
+                            .and_then(|h| u8::from_str_radix(h, 16).ok())
+                    };
+                    let mut k = cut;
+                    let mut trailing = 0;
+                    while k >= 3 && b[k - 3] == b'%' && trailing < 4 {
+                        let Some(x) = hex(k - 3) else { break };
+                        trailing += 1;
+                        k -= 3;
+                        if x & 0xC0 != 0x80 {
+                            // The lead byte: how long its character is.
+                            let need = match x {
+                                0xC0..=0xDF => 2,
+                                0xE0..=0xEF => 3,
+                                0xF0..=0xF7 => 4,
+                                _ => 1,
+                            };
+                            if trailing < need {
+                                cut = k;
+                            }
+                            break;
+                        }
+                    }
                     v.truncate(cut);
                 }
                 self.set_var(*var, v);
