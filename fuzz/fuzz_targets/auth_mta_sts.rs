@@ -17,10 +17,10 @@ fuzz_target!(|data: &[u8]| {
         for h in ["mx.example.org", "a.b.example.org", "", "."] {
             let _ = p.matches(h);
         }
-        if let Some(first) = p.mx.first() {
-            if !first.starts_with("*.") {
-                assert!(p.matches(first));
-            }
+        if let Some(first) = p.mx.first()
+            && !first.starts_with("*.")
+        {
+            assert!(p.matches(first));
         }
     }
 });

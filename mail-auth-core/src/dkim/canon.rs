@@ -223,9 +223,19 @@ impl BodyCanonicalizer {
             // (written before the run) or nothing at all.
             if i >= next_try && (i > run_start || (self.pending_lines == 0 && !self.pending_space))
             {
-                while i + BLOCK < chunk.len() && block_unchanged(relaxed, &chunk[i - 1..=i + BLOCK])
-                {
-                    i += BLOCK;
+                // One loop per algorithm, so the block test has no branch on it.
+                if relaxed {
+                    while i + BLOCK < chunk.len()
+                        && block_unchanged::<true>(&chunk[i - 1..=i + BLOCK])
+                    {
+                        i += BLOCK;
+                    }
+                } else {
+                    while i + BLOCK < chunk.len()
+                        && block_unchanged::<false>(&chunk[i - 1..=i + BLOCK])
+                    {
+                        i += BLOCK;
+                    }
                 }
                 next_try = i + BLOCK;
                 if i >= chunk.len() {
@@ -292,7 +302,7 @@ const BLOCK: usize = 32;
 /// over fixed-size arrays so it vectorizes.
 #[inline]
 #[allow(clippy::needless_bitwise_bool)] // `&` and `|` keep the lanes branch-free
-fn block_unchanged(relaxed: bool, w: &[u8]) -> bool {
+fn block_unchanged<const RELAXED: bool>(w: &[u8]) -> bool {
     let Ok(w) = <&[u8; BLOCK + 2]>::try_from(w) else {
         return false;
     };
@@ -308,15 +318,21 @@ fn block_unchanged(relaxed: bool, w: &[u8]) -> bool {
     // An LF may be followed by the CR of an empty line when that line's own lanes (inside
     // the block) vouch for it: chains of empty lines pass only when content follows them
     // within the block.
-    if relaxed {
+    if RELAXED {
+        // Inside the block the neighbours' own lanes carry the rest of the rules: the octet
+        // before a CR is content or an LF (a SP there fails the SP lane, a CR the CR lane),
+        // and the octet after an LF is content, a CR, or a SP that itself precedes content
+        // (a line may begin with one SP). Only the first lane's predecessor lies outside
+        // the block: it is checked once below.
         for k in 0..BLOCK {
             let special = u8::from(b[k] <= 0x20);
             let ok_space = u8::from((b[k] == b' ') & (n[k] > 0x20));
-            let ok_cr =
-                u8::from((b[k] == b'\r') & (n[k] == b'\n') & ((p[k] > 0x20) | (p[k] == b'\n')));
-            let ok_lf =
-                u8::from((b[k] == b'\n') & (p[k] == b'\r') & ((n[k] > 0x20) | (n[k] == b'\r')));
+            let ok_cr = u8::from((b[k] == b'\r') & (n[k] == b'\n'));
+            let ok_lf = u8::from((b[k] == b'\n') & (p[k] == b'\r'));
             bad[k] = special & !(ok_space | ok_cr | ok_lf);
+        }
+        if b[0] == b'\r' && p[0] <= 0x20 && p[0] != b'\n' {
+            return false;
         }
     } else {
         for k in 0..BLOCK {
@@ -333,7 +349,7 @@ fn block_unchanged(relaxed: bool, w: &[u8]) -> bool {
     let last = w[BLOCK];
     let after = w[BLOCK + 1];
     let lf_ok = last != b'\n'
-        || if relaxed {
+        || if RELAXED {
             after > 0x20
         } else {
             after != b'\r' && after != b'\n'
