@@ -161,6 +161,38 @@ impl Framer {
             && !self.pending_discarded
     }
 
+    /// Takes in new bytes that cannot end anything, without a call into [`Self::advance`]:
+    /// a kept literal's data short of its end, or one line byte that is not LF. Returns
+    /// whether it did (then there is nothing to report); the framing is the same either way.
+    #[inline]
+    pub(crate) fn absorb(&mut self) -> bool {
+        if self.discard.is_some() || self.drop_chunk_later || self.pending_discarded {
+            return false;
+        }
+        let avail = self.buf.len() - self.scanned;
+        match &mut self.state {
+            State::Literal {
+                remaining,
+                mode: LitMode::Keep,
+            } if (avail as u64) < *remaining => {
+                *remaining -= avail as u64;
+                self.scanned = self.buf.len();
+                self.kept_end = self.scanned;
+                true
+            }
+            State::Line
+                if avail == 1
+                    && self.buf[self.scanned] != b'\n'
+                    && self.kept_end - self.start < self.max =>
+            {
+                self.scanned += 1;
+                self.kept_end = self.scanned;
+                true
+            }
+            _ => false,
+        }
+    }
+
     /// Appends received bytes.
     #[inline]
     pub fn push(&mut self, bytes: &[u8]) {

@@ -312,7 +312,7 @@ impl ResponseDecoder {
     /// The next complete response, if one has arrived.
     #[inline]
     pub fn next_response(&mut self) -> Option<Result<Response<'_>, StreamError>> {
-        if !self.consume && self.framer.is_idle() {
+        if !self.consume && (self.framer.is_idle() || self.framer.absorb()) {
             return None;
         }
         self.next_response_slow()
@@ -372,7 +372,7 @@ impl CommandDecoder {
     /// The next complete command, if one has arrived.
     #[inline]
     pub fn next_command(&mut self) -> Option<Result<Command<'_>, StreamError>> {
-        if !self.consume && self.framer.is_idle() {
+        if !self.consume && (self.framer.is_idle() || self.framer.absorb()) {
             return None;
         }
         self.next_command_slow()
@@ -411,5 +411,90 @@ impl CommandDecoder {
                 Event::Chunk | Event::LiteralEnd => {}
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::types::IntoStatic;
+
+    /// A skipped message's kept head (and so the dropped count) depends on how much of it had
+    /// arrived when the limit was crossed; the rest of the result must not.
+    fn show<T: std::fmt::Debug>(r: Result<T, StreamError>) -> String {
+        match r {
+            Err(StreamError::TooLong { head, .. }) => {
+                format!(
+                    "TooLong {:?}",
+                    String::from_utf8_lossy(&head[..head.len().min(20)])
+                )
+            }
+            other => format!("{other:?}"),
+        }
+    }
+
+    fn responses(input: &[u8], chunk: usize, max: usize) -> Vec<String> {
+        let mut d = ResponseDecoder::new(DecodeOptions::default(), max);
+        let mut out = Vec::new();
+        for c in input.chunks(chunk) {
+            d.push(c);
+            while let Some(r) = d.next_response() {
+                out.push(show(r.map(IntoStatic::into_static)));
+            }
+        }
+        out
+    }
+
+    fn commands(input: &[u8], chunk: usize, max: usize) -> Vec<String> {
+        let mut d = CommandDecoder::new(DecodeOptions::default(), max);
+        let mut out = Vec::new();
+        for c in input.chunks(chunk) {
+            d.push(c);
+            while let Some(r) = d.next_command() {
+                out.push(show(r.map(IntoStatic::into_static)));
+            }
+        }
+        out
+    }
+
+    /// The decoders' inline fast path (literal data and line bytes taken in without a call
+    /// into the framer) gives the same messages, errors and skips at every read size.
+    #[test]
+    fn every_read_size_gives_the_same_messages() {
+        let mut resp =
+            b"* 3 EXISTS\r\n* 1 FETCH (UID 7 BODY[] {12}\r\nhello\r\nworld)\r\n".to_vec();
+        resp.extend_from_slice(b"* 2 FETCH (BODY[] {90}\r\n");
+        resp.extend(std::iter::repeat_n(b'x', 90));
+        resp.extend_from_slice(
+            b")\r\n* OK [ALERT] a line that is longer than sixty-four bytes, to be skipped\r\n",
+        );
+        resp.extend_from_slice(b"* BAD\x01\r\na1 OK done\r\n");
+        let mut cmd = b"a1 LOGIN {5}\r\nalice {3+}\r\npw!\r\na2 NOOP\r\n".to_vec();
+        cmd.extend_from_slice(b"a3 APPEND INBOX {80+}\r\n");
+        cmd.extend(std::iter::repeat_n(b'y', 80));
+        cmd.extend_from_slice(b"\r\na4 SELECT INBOX\r\n");
+        for max in [64, 1 << 20] {
+            let r = responses(&resp, resp.len(), max);
+            let c = commands(&cmd, cmd.len(), max);
+            assert_eq!(r.len(), 6, "{r:?}");
+            assert_eq!(c.len(), 4, "{c:?}");
+            for chunk in 1..=13 {
+                assert_eq!(responses(&resp, chunk, max), r, "max {max} chunk {chunk}");
+                assert_eq!(commands(&cmd, chunk, max), c, "max {max} chunk {chunk}");
+            }
+        }
+        // The limit is felt: the long lines and literals are skipped at 64, kept at 1 MiB.
+        assert_eq!(
+            responses(&resp, 1, 64)
+                .iter()
+                .filter(|m| m.contains("TooLong"))
+                .count(),
+            2
+        );
+        assert!(
+            !responses(&resp, 1, 1 << 20)
+                .iter()
+                .any(|m| m.contains("TooLong"))
+        );
     }
 }
