@@ -282,7 +282,9 @@ impl<'a> Mailbox<'a> {
             let end = quoted_end(b).ok_or(AddressError::Syntax)?;
             (unquote(&text[1..end - 1]), end)
         } else {
-            let at = memchr::memrchr(b'@', b).ok_or(AddressError::Syntax)?;
+            // A Dot-string never holds "@", so the first one ends it (an address literal
+            // may hold "@": `c@[x:a@b]`; found by the smtp_command fuzz target).
+            let at = memchr::memchr(b'@', b).ok_or(AddressError::Syntax)?;
             let local = &text[..at];
             validate_dot_string(local.as_bytes())?;
             (Cow::Borrowed(local), at)

@@ -340,6 +340,25 @@ fn bdat_auth_xclient() {
     assert!(parse("XCLIENT NAME").is_err());
 }
 
+/// Regression (smtp_command fuzz target): a general address literal may hold "@"
+/// (dcontent is %d33-90 / %d94-126), so an unquoted local part ends at the first "@", not
+/// the last; `"c"@[O:<@~b-2..4]` is written back unquoted and must parse again.
+#[test]
+fn at_sign_inside_an_address_literal() {
+    let cmd = ok("RCPT TO:<\"c\"@[O:<@~b-2..4]>");
+    let wire = cmd.to_bytes();
+    assert_eq!(wire, b"RCPT TO:<c@[O:<@~b-2..4]>\r\n");
+    let again = CommandParser::default()
+        .parse(&wire[..wire.len() - 2])
+        .unwrap();
+    assert_eq!(again, cmd);
+    assert!(matches!(
+        ok("MAIL FROM:<a.b@[x:a@b]>"),
+        Command::Mail { .. }
+    ));
+    assert!(parse("MAIL FROM:<a@b@example.org>").is_err());
+}
+
 #[test]
 fn round_trips() {
     for line in [
