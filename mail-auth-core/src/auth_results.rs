@@ -385,6 +385,11 @@ impl AuthResults {
                 Some((m, v)) => (m.to_string(), v.parse().ok()),
                 None => (method, None),
             };
+            // A methodspec needs a method name (RFC 8601 §2.2: `Keyword`); fuzzing found
+            // `;/=x` accepted as an empty method that printed back as an unparsable `=x`.
+            if name.is_empty() {
+                return Err(ParseError::Syntax(at));
+            }
             let mut mr = MethodResult::new(&name, AuthResult::parse(&result));
             mr.version = version;
             if let Some(Tok::Comment(c)) = toks.get(pos) {
@@ -611,6 +616,27 @@ impl From<&crate::arc::ArcOutput> for MethodResult {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn empty_method_name_is_a_syntax_error() {
+        // The fuzzer's input (dkim_auth_results): `//` before `=` left an empty method.
+        for v in [
+            &b"mx.example; //=z&\\"[..],
+            b"mx.example; /1=pass",
+            b"mx.example; =pass",
+        ] {
+            assert!(
+                AuthResults::parse(v).is_err(),
+                "{:?}",
+                String::from_utf8_lossy(v)
+            );
+        }
+        let crash =
+            b"\x96\xbf\xef\xbd\xbf\xef\xbd\xef\x90Z\x96\xc8\xd6\xbd;//=z&\\;\xc8&ZV\xc8/=z&\\;";
+        if let Ok(ar) = AuthResults::parse(crash) {
+            AuthResults::parse(ar.to_string().as_bytes()).expect("printed field parses");
+        }
+    }
 
     #[test]
     fn parses_rfc8601_examples() {
