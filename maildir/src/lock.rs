@@ -8,6 +8,8 @@
 //!
 //! - it contains `<pid>:<host>` with our host name, is older than 2 seconds and that
 //!   process no longer exists (checked through `/proc/<pid>`), or
+//! - it is empty and older than 5 seconds (its owner died between creating it and writing
+//!   `<pid>:<host>`), or
 //! - neither the lock nor `F` has changed for the stale timeout (120 s for
 //!   `dovecot-uidlist`, 30 s for `subscriptions`, as in Dovecot),
 //!
@@ -26,6 +28,11 @@ use crate::options::Options;
 
 /// A dot-lock must be at least this old before its PID is checked (as Dovecot).
 const PID_CHECK_AGE: Duration = Duration::from_secs(2);
+
+/// A lock file that is still empty this long after it was made belongs to a process that
+/// died between creating it and writing its `<pid>:<host>` (killed with SIGKILL at that
+/// moment): the owner writes right after the create, so an empty lock this old is stale.
+const EMPTY_LOCK_AGE: Duration = Duration::from_secs(5);
 
 /// A held dot-lock. Dropping it removes the lock file (if it is still ours).
 #[derive(Debug)]
@@ -98,7 +105,8 @@ impl DotLock {
             let lock_age = now
                 .duration_since(lock_meta.modified().unwrap_or(now))
                 .unwrap_or(Duration::ZERO);
-            let dead_owner = lock_age >= PID_CHECK_AGE && owner_is_dead(&lock, &opts.hostname);
+            let dead_owner = lock_age >= PID_CHECK_AGE
+                && owner_is_dead(&lock, &opts.hostname, lock_age >= EMPTY_LOCK_AGE);
             if dead_owner || age > times.stale_after {
                 override_stale(&lock, lock_stamp)?;
                 seen = None;
@@ -180,10 +188,13 @@ impl Drop for DotLock {
 }
 
 /// True when the lock holds `<pid>:<host>` for our host and that process is gone.
-fn owner_is_dead(lock: &Path, host: &str) -> bool {
+fn owner_is_dead(lock: &Path, host: &str, empty_is_dead: bool) -> bool {
     let Ok(content) = fs::read_to_string(lock) else {
         return false;
     };
+    if content.is_empty() {
+        return empty_is_dead;
+    }
     let Some((pid, h)) = content.trim_end().split_once(':') else {
         return false;
     };
@@ -295,5 +306,25 @@ mod tests {
             .unwrap();
         drop(f);
         assert!(DotLock::acquire(&target, times(30, 120), &opts).is_err());
+    }
+
+    #[test]
+    fn empty_lock_is_overridden_only_when_old() {
+        // An owner killed between creating the lock and writing `<pid>:<host>` leaves an
+        // empty file (the crash test hit this and waited for the 120 s stale timeout).
+        let dir = tempfile::tempdir().unwrap();
+        let target = dir.path().join("x");
+        let lock = dir.path().join("x.lock");
+        let opts = Options::default();
+        let age = |secs| {
+            let f = File::options().write(true).open(&lock).unwrap();
+            f.set_modified(SystemTime::now() - Duration::from_secs(secs))
+                .unwrap();
+        };
+        fs::write(&lock, "").unwrap();
+        age(3);
+        assert!(DotLock::acquire(&target, times(30, 120), &opts).is_err());
+        age(6);
+        DotLock::acquire(&target, times(1000, 120), &opts).unwrap();
     }
 }
