@@ -174,6 +174,30 @@ fn special_attr(s: SpecialUse) -> MailboxAttr<'static> {
     }
 }
 
+/// The selected mailbox for a command that needs one (and, with `write`, a writable one);
+/// otherwise the command is completed with the refusal and `None` is returned.
+fn selected_or_refuse<'a>(
+    selected: Option<&'a mut Selected>,
+    s: &mut ServerSession,
+    id: CommandId,
+    write: bool,
+) -> Option<&'a mut Selected> {
+    let Some(sel) = selected else {
+        s.complete(id, StatusKind::Bad, None, "No mailbox selected");
+        return None;
+    };
+    if write && sel.read_only {
+        s.complete(
+            id,
+            StatusKind::No,
+            Some(Code::Cannot),
+            "The mailbox is read-only (EXAMINE)",
+        );
+        return None;
+    }
+    Some(sel)
+}
+
 fn store_error_code(e: &maildir::Error) -> (Option<Code<'static>>, String) {
     let code = match e {
         maildir::Error::NoSuchFolder(_) => Some(Code::NonExistent),
@@ -910,19 +934,9 @@ impl Host {
                 .map(|(_, u)| u)
                 .collect()
         });
-        let Some(sel) = self.selected.as_mut() else {
-            s.complete(id, StatusKind::Bad, None, "No mailbox selected");
+        let Some(sel) = selected_or_refuse(self.selected.as_mut(), s, id, true) else {
             return;
         };
-        if sel.read_only {
-            s.complete(
-                id,
-                StatusKind::No,
-                Some(Code::Cannot),
-                "The mailbox is read-only (EXAMINE)",
-            );
-            return;
-        }
         match blocking(|| sel.view.expunge_deleted(only.as_deref())) {
             Ok(changes) => {
                 s.expunged(&changes.vanished);
@@ -951,19 +965,9 @@ impl Host {
     ) {
         let condstore = self.condstore || unchanged_since.is_some();
         let s = conn.session();
-        let Some(sel) = self.selected.as_mut() else {
-            s.complete(id, StatusKind::Bad, None, "No mailbox selected");
+        let Some(sel) = selected_or_refuse(self.selected.as_mut(), s, id, true) else {
             return;
         };
-        if sel.read_only {
-            s.complete(
-                id,
-                StatusKind::No,
-                Some(Code::Cannot),
-                "The mailbox is read-only (EXAMINE)",
-            );
-            return;
-        }
         let pairs = s
             .selected()
             .map(|m| m.resolve(set, uid))
@@ -1057,19 +1061,9 @@ impl Host {
         let target = mailbox_name(mailbox, self.utf8);
         let dest = target.as_deref().map(|t| self.open_folder(t));
         let s = conn.session();
-        let Some(sel) = self.selected.as_mut() else {
-            s.complete(id, StatusKind::Bad, None, "No mailbox selected");
+        let Some(sel) = selected_or_refuse(self.selected.as_mut(), s, id, moving) else {
             return;
         };
-        if moving && sel.read_only {
-            s.complete(
-                id,
-                StatusKind::No,
-                Some(Code::Cannot),
-                "The mailbox is read-only (EXAMINE)",
-            );
-            return;
-        }
         let dest = match dest {
             Some(Ok(f)) => f,
             Some(Err(maildir::Error::NoSuchFolder(_))) | None => {
