@@ -32,7 +32,8 @@ use crate::testsuite::{SuiteCommand, SuiteTest};
 pub struct CompileLimits {
     /// Largest script accepted, in bytes (default 1 MiB).
     pub max_script_size: usize,
-    /// Deepest nesting of blocks and tests (default 32).
+    /// Deepest nesting of blocks, and apart from it of the tests of one command (default
+    /// 32 each, as Pigeonhole).
     pub max_nesting: usize,
     /// Most distinct variables in one script (default 256).
     pub max_variables: usize,
@@ -44,6 +45,10 @@ pub struct CompileLimits {
     /// Deepest nesting of `foreverypart` loops (default 4, as Pigeonhole): each level
     /// multiplies the work over the MIME parts.
     pub max_loop_depth: usize,
+    /// Most errors reported for one script (default 50): after a syntax error the parser
+    /// recovers and goes on to report the next one, and validation reports every command
+    /// it rejects; a script with more problems than this gets the first this many.
+    pub max_errors: usize,
 }
 
 impl Default for CompileLimits {
@@ -55,6 +60,7 @@ impl Default for CompileLimits {
             max_string_length: 64 * 1024,
             max_regex_size: 256 * 1024,
             max_loop_depth: 4,
+            max_errors: 50,
         }
     }
 }
@@ -138,7 +144,11 @@ pub fn compile(script: &[u8], options: &CompileOptions) -> Result<Program, Compi
             ),
         ));
     }
-    let ast = parser::parse(script, options.limits.max_nesting)?;
+    let ast = parser::parse(
+        script,
+        options.limits.max_nesting,
+        options.limits.max_errors,
+    )?;
     let mut c = Compiler {
         opts: options,
         required: Capabilities::empty(),
@@ -161,6 +171,7 @@ pub fn compile(script: &[u8], options: &CompileOptions) -> Result<Program, Compi
         });
     }
     if !c.errors.is_empty() {
+        c.errors.truncate(options.limits.max_errors.max(1));
         return Err(CompileError::from_list(c.errors));
     }
     Ok(Program {

@@ -21,8 +21,10 @@ impl fmt::Display for Diagnostic {
 
 /// Why a script did not compile: the first problem, and every problem found.
 ///
-/// Syntax errors stop the parser at once; errors found while validating commands (unknown
-/// commands, missing `require`, bad arguments) are collected so an author sees them all.
+/// The parser recovers after a syntax error and reports the next ones too; a script with
+/// syntax errors is not validated further. Errors found while validating commands
+/// (unknown commands, missing `require`, bad arguments) are collected so an author sees
+/// them all. At most [`crate::CompileLimits::max_errors`] are kept.
 /// [`CompileError::position`] and [`CompileError::message`] are the first one; this is what
 /// ManageSieve sends to a client.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -102,7 +102,13 @@ pub enum LexErrorKind {
     EmptyTag,
     /// String bytes that are not UTF-8.
     InvalidUtf8,
+    /// An identifier or tag name longer than [`MAX_IDENTIFIER_LENGTH`] bytes.
+    IdentifierTooLong,
 }
+
+/// Longest identifier or tag name, in bytes (32, as Pigeonhole's lexer): no command, test or
+/// tag of any extension comes near it, and it bounds what an error message repeats.
+pub const MAX_IDENTIFIER_LENGTH: usize = 32;
 
 impl fmt::Display for LexError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -122,6 +128,7 @@ impl fmt::Display for LexError {
             LexErrorKind::BadNumber => "invalid number (quantifier must be K, M or G)",
             LexErrorKind::EmptyTag => "':' must be followed by an identifier",
             LexErrorKind::InvalidUtf8 => "string is not valid UTF-8",
+            LexErrorKind::IdentifierTooLong => "identifier is longer than 32 bytes",
         };
         write!(f, "{}: {what}", self.pos)
     }
@@ -129,7 +136,9 @@ impl fmt::Display for LexError {
 
 impl std::error::Error for LexError {}
 
-/// The lexer: an iterator of tokens over a script. After an error it yields nothing more.
+/// The lexer: an iterator of tokens over a script. After an error the iterator yields
+/// nothing more; [`Lexer::next_recover`] instead goes on after the bad input, so a parser
+/// can report every error of a script.
 #[derive(Clone, Debug)]
 pub struct Lexer<'a> {
     src: &'a [u8],
@@ -331,6 +340,8 @@ impl<'a> Lexer<'a> {
             if content == b"." && has_nl {
                 let text_end = i;
                 i += line_len + 1;
+                // Past the string first, so that lexing can resume after a bad one.
+                self.advance(i - self.pos);
                 let text = match out {
                     Some(v) => Cow::Owned(
                         String::from_utf8(v)
@@ -341,7 +352,6 @@ impl<'a> Lexer<'a> {
                             .map_err(|_| error(LexErrorKind::InvalidUtf8, start))?,
                     ),
                 };
-                self.advance(i - self.pos);
                 return Ok(Token::String(text));
             }
             if !has_nl {
@@ -382,6 +392,9 @@ impl<'a> Lexer<'a> {
                 if len == 0 {
                     return Err(error(LexErrorKind::EmptyTag, pos));
                 }
+                if len > MAX_IDENTIFIER_LENGTH {
+                    return Err(error(LexErrorKind::IdentifierTooLong, pos));
+                }
                 let name = self.str_at(self.pos + 1, self.pos + 1 + len);
                 self.advance(len + 1);
                 return single(Token::Tag(name));
@@ -403,6 +416,9 @@ impl<'a> Lexer<'a> {
                         .multi_line(pos)
                         .map(|token| Some(Spanned { token, pos }));
                 }
+                if len > MAX_IDENTIFIER_LENGTH {
+                    return Err(error(LexErrorKind::IdentifierTooLong, pos));
+                }
                 let name = self.str_at(self.pos, self.pos + len);
                 self.advance(len);
                 return single(Token::Identifier(name));
@@ -419,6 +435,54 @@ fn error(kind: LexErrorKind, pos: Position) -> LexError {
 
 fn memchr_nl(s: &[u8]) -> usize {
     s.iter().position(|&b| b == b'\n').unwrap_or(s.len())
+}
+
+impl<'a> Lexer<'a> {
+    /// The next token, or an error and then the tokens after the bad input: a run of
+    /// unexpected characters is one error, a bad number or tag is skipped whole, a bad
+    /// string is skipped to its end, and an unterminated string or comment ends the script.
+    /// `None` at the end of the script.
+    pub fn next_recover(&mut self) -> Option<Result<Spanned<'a>, LexError>> {
+        match self.next_token() {
+            Ok(t) => t.map(Ok),
+            Err(e) => {
+                self.resume_after(&e.kind);
+                Some(Err(e))
+            }
+        }
+    }
+
+    /// Moves past the input that caused an error. Every error has consumed at least one
+    /// byte once this returns, so lexing always ends.
+    fn resume_after(&mut self, kind: &LexErrorKind) {
+        let rest = &self.src[self.pos..];
+        let skip = match kind {
+            LexErrorKind::UnterminatedString
+            | LexErrorKind::UnterminatedMultiLine
+            | LexErrorKind::UnterminatedComment => rest.len(),
+            // The whole run of characters that start no token.
+            LexErrorKind::UnexpectedCharacter(_) => rest
+                .iter()
+                .position(|&b| b.is_ascii_alphanumeric() || b" \t\r\n#/\";,()[]{}:_".contains(&b))
+                .unwrap_or(rest.len())
+                .max(1),
+            // The rest of the number or name (the lexer may be past its digits already).
+            LexErrorKind::NumberTooLarge
+            | LexErrorKind::BadNumber
+            | LexErrorKind::IdentifierTooLong => {
+                let from = usize::from(rest.first() == Some(&b':'));
+                from + rest[from..]
+                    .iter()
+                    .position(|b| !(b.is_ascii_alphanumeric() || *b == b'_'))
+                    .unwrap_or(rest.len() - from)
+            }
+            LexErrorKind::BadMultiLineStart => 5,
+            LexErrorKind::EmptyTag => 1,
+            // The string was consumed whole.
+            LexErrorKind::InvalidUtf8 => 0,
+        };
+        self.advance(skip.min(rest.len()));
+    }
 }
 
 impl<'a> Iterator for Lexer<'a> {
@@ -598,6 +662,67 @@ mod tests {
         let mut l = Lexer::new("@ keep");
         assert!(l.next().unwrap().is_err());
         assert!(l.next().is_none());
+    }
+
+    #[test]
+    fn identifier_length_limit() {
+        let ok = "a".repeat(MAX_IDENTIFIER_LENGTH);
+        assert_eq!(lex(&ok), [Identifier(&ok)]);
+        let long = "a".repeat(MAX_IDENTIFIER_LENGTH + 1);
+        assert_eq!(lex_err(&long).kind, LexErrorKind::IdentifierTooLong);
+        assert_eq!(
+            lex_err(&format!(":{long}")).kind,
+            LexErrorKind::IdentifierTooLong
+        );
+    }
+
+    /// Every token and error of `src` with [`Lexer::next_recover`], as short strings.
+    fn recovered(src: &[u8]) -> Vec<std::string::String> {
+        let mut l = Lexer::from_bytes(src);
+        std::iter::from_fn(|| l.next_recover())
+            .map(|t| match t {
+                Ok(t) => format!("{}:{:?}", t.pos.column, t.token),
+                Err(e) => format!("{}:{:?}", e.pos.column, e.kind),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn lexing_goes_on_after_an_error() {
+        assert_eq!(
+            recovered(b"a $$$ b 99999999999999999999K c 10X d :"),
+            [
+                "1:Identifier(\"a\")",
+                "3:UnexpectedCharacter('$')",
+                "7:Identifier(\"b\")",
+                "9:NumberTooLarge",
+                "31:Identifier(\"c\")",
+                "33:BadNumber",
+                "37:Identifier(\"d\")",
+                "39:EmptyTag",
+            ]
+        );
+        assert_eq!(
+            recovered(b"\"\xff\" ; text: x\n.\n; \"open"),
+            [
+                "1:InvalidUtf8",
+                "5:Semicolon",
+                "7:BadMultiLineStart",
+                "13:Identifier(\"x\")",
+                "1:UnexpectedCharacter('.')",
+                "1:Semicolon",
+                "3:UnterminatedString",
+            ]
+        );
+        assert_eq!(
+            recovered(b"x /* open"),
+            ["1:Identifier(\"x\")", "3:UnterminatedComment"]
+        );
+        // A string that is not UTF-8 in a multi-line string is skipped whole.
+        assert_eq!(
+            recovered(b"text:\n\xfe\n.\n;"),
+            ["1:InvalidUtf8", "1:Semicolon"]
+        );
     }
 
     #[test]

@@ -13,12 +13,13 @@
 //! test-list    = "(" test *("," test) ")"
 //! ```
 //!
-//! Nesting (blocks and tests together) is bounded by [`crate::Limits::max_nesting`].
+//! Nesting is bounded by [`crate::CompileLimits::max_nesting`], for blocks and, apart, for
+//! the tests of one command.
 
 use std::borrow::Cow;
 
-use crate::error::CompileError;
-use crate::lexer::{LexErrorKind, Lexer, Position, Spanned, Token};
+use crate::error::{CompileError, Diagnostic};
+use crate::lexer::{LexErrorKind, Lexer, Position, Token};
 
 /// An argument of a command or test.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -78,15 +79,57 @@ pub(crate) struct CommandNode<'a> {
     pub end: Position,
 }
 
+/// The most arguments one command or test may have (32, as Pigeonhole): no signature
+/// comes near it, and it bounds the work a garbage script causes.
+pub(crate) const MAX_ARGUMENTS: usize = 32;
+
+/// The current token: a lexical token, a lexical error (already reported), or the end.
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum Cur<'a> {
+    Tok(Token<'a>),
+    /// The lexer reported an error here; the parser does not report one more.
+    Error,
+    /// Characters that start no token (the lexer reported them once); unlike
+    /// [`Cur::Error`] the parser still says what it expected instead.
+    Garbage,
+    Eof,
+}
+
+/// Whether a piece of the grammar was parsed, or the parser is lost (and the caller must
+/// skip to a point it knows), or it gave up (too many errors).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Flow {
+    Ok,
+    Lost,
+    Abort,
+}
+
+/// What [`Parser::recover`] looks for, in ascending order of how much it encloses.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+enum Level {
+    StringList = 0,
+    TestList = 1,
+    Command = 2,
+    Block = 3,
+}
+
 struct Parser<'a> {
     lexer: Lexer<'a>,
-    peeked: Option<Spanned<'a>>,
+    cur: Cur<'a>,
+    pos: Position,
     max_nesting: usize,
-    depth: usize,
+    max_errors: usize,
+    errors: Vec<Diagnostic>,
 }
 
 /// How a token is named in error messages.
-fn describe(t: &Token<'_>) -> String {
+fn describe(t: &Cur<'_>) -> String {
+    let t = match t {
+        Cur::Tok(t) => t,
+        Cur::Error => return "an invalid token".into(),
+        Cur::Garbage => return "unexpected characters".into(),
+        Cur::Eof => return "the end of the script".into(),
+    };
     match t {
         Token::Identifier(i) => format!("identifier '{i}'"),
         Token::Tag(t) => format!("tag ':{t}'"),
@@ -103,134 +146,203 @@ fn describe(t: &Token<'_>) -> String {
     }
 }
 
+/// Arguments, sub-tests, whether they were a list, and how parsing them went.
+type Parsed<'a> = (Vec<Arg<'a>>, Vec<TestNode<'a>>, bool, Flow);
+
 impl<'a> Parser<'a> {
-    fn fill(&mut self) -> Result<(), CompileError> {
-        if self.peeked.is_none() {
-            match self.lexer.next() {
-                Some(Ok(t)) => self.peeked = Some(t),
-                Some(Err(e)) => {
-                    return Err(CompileError::new(e.pos, lex_message(&e.kind)));
-                }
-                None => {}
+    /// Moves to the next token; a lexical error is recorded and becomes [`Cur::Error`].
+    fn bump(&mut self) {
+        match self.lexer.next_recover() {
+            Some(Ok(t)) => {
+                self.cur = Cur::Tok(t.token);
+                self.pos = t.pos;
             }
-        }
-        Ok(())
-    }
-
-    fn peek(&mut self) -> Result<Option<&Spanned<'a>>, CompileError> {
-        self.fill()?;
-        Ok(self.peeked.as_ref())
-    }
-
-    fn next(&mut self) -> Result<Option<Spanned<'a>>, CompileError> {
-        self.fill()?;
-        Ok(self.peeked.take())
-    }
-
-    fn eof_error(&self, what: &str) -> CompileError {
-        CompileError::new(
-            self.lexer.here(),
-            format!("unexpected end of script: {what}"),
-        )
-    }
-
-    fn enter(&mut self, pos: Position) -> Result<(), CompileError> {
-        self.depth += 1;
-        if self.depth > self.max_nesting {
-            return Err(CompileError::new(
-                pos,
-                format!(
-                    "blocks and tests are nested too deeply (the limit is {})",
-                    self.max_nesting
-                ),
-            ));
-        }
-        Ok(())
-    }
-
-    fn commands(
-        &mut self,
-        in_block: bool,
-    ) -> Result<(Vec<CommandNode<'a>>, Position), CompileError> {
-        let mut out = Vec::new();
-        loop {
-            let Some(tok) = self.next()? else {
-                if in_block {
-                    return Err(self.eof_error("expected '}' to close the block"));
-                }
-                return Ok((out, self.lexer.here()));
-            };
-            match tok.token {
-                Token::Identifier(name) => out.push(self.command(name, tok.pos)?),
-                Token::RightBrace if in_block => return Ok((out, tok.pos)),
-                other => {
-                    return Err(CompileError::new(
-                        tok.pos,
-                        format!("expected a command, found {}", describe(&other)),
-                    ));
-                }
+            Some(Err(e)) => {
+                self.push_error(e.pos, lex_message(&e.kind));
+                self.cur = if matches!(e.kind, LexErrorKind::UnexpectedCharacter(_)) {
+                    Cur::Garbage
+                } else {
+                    Cur::Error
+                };
+                self.pos = e.pos;
+            }
+            None => {
+                self.cur = Cur::Eof;
+                self.pos = self.lexer.here();
             }
         }
     }
 
-    fn command(&mut self, name: &'a str, pos: Position) -> Result<CommandNode<'a>, CompileError> {
-        let (args, tests, test_list) = self.arguments(name, true)?;
-        let Some(tok) = self.next()? else {
-            return Err(self.eof_error(&format!(
-                "expected ';' or a block after the command '{name}'"
-            )));
+    fn push_error(&mut self, pos: Position, message: String) {
+        if self.errors.len() < self.max_errors {
+            self.errors.push(Diagnostic { pos, message });
+        }
+    }
+
+    /// Reports a syntax error at the current token, unless the lexer already reported one
+    /// there.
+    fn error(&mut self, message: String) {
+        if self.cur != Cur::Error {
+            self.push_error(self.pos, message);
+        }
+    }
+
+    fn gave_up(&self) -> bool {
+        self.errors.len() >= self.max_errors
+    }
+
+    fn is(&self, t: &Token<'_>) -> bool {
+        matches!(&self.cur, Cur::Tok(c) if c == t)
+    }
+
+    /// Error recovery: skips to the token that ends the structure at `level` (`]`, `)`,
+    /// `;` or `}`), stepping over nested structures of the same kind, but never past a
+    /// token of a higher level (a `;` ends a string list, a `}` a command). True when it
+    /// stopped on the end token (not consumed), or on the `{` of a command's block.
+    fn recover(&mut self, level: Level) -> bool {
+        let (open, close) = match level {
+            Level::StringList => (Some(Token::LeftBracket), Token::RightBracket),
+            Level::TestList => (Some(Token::LeftParen), Token::RightParen),
+            Level::Command => (None, Token::Semicolon),
+            Level::Block => (Some(Token::LeftBrace), Token::RightBrace),
         };
-        match tok.token {
-            Token::Semicolon => Ok(CommandNode {
+        let mut nesting = 1u32;
+        loop {
+            let here = match &self.cur {
+                Cur::Eof => break,
+                Cur::Error | Cur::Garbage => None,
+                Cur::Tok(t) => match t {
+                    Token::LeftBrace | Token::RightBrace => Some(Level::Block),
+                    Token::Semicolon => Some(Level::Command),
+                    Token::LeftParen | Token::RightParen => Some(Level::TestList),
+                    Token::LeftBracket | Token::RightBracket => Some(Level::StringList),
+                    _ => None,
+                },
+            };
+            if here.is_some_and(|h| h > level) {
+                break;
+            }
+            if open.as_ref().is_some_and(|o| self.is(o)) {
+                nesting += 1;
+            } else if self.is(&close) {
+                nesting -= 1;
+                if nesting == 0 {
+                    return true;
+                }
+            }
+            self.bump();
+        }
+        level == Level::Command && self.is(&Token::LeftBrace)
+    }
+
+    /// `commands = *command`, at block depth `depth`.
+    fn commands(&mut self, depth: usize) -> (Vec<CommandNode<'a>>, Flow) {
+        let mut out = Vec::new();
+        while let Cur::Tok(Token::Identifier(name)) = self.cur {
+            if self.gave_up() {
+                return (out, Flow::Abort);
+            }
+            let pos = self.pos;
+            self.bump();
+            let (args, tests, test_list, mut flow) = self.arguments(name, 0);
+            if flow == Flow::Ok && !self.is(&Token::Semicolon) && !self.is(&Token::LeftBrace) {
+                self.error(format!(
+                    "expected ';' or a block after the arguments of the command '{name}', found {}",
+                    describe(&self.cur)
+                ));
+                flow = Flow::Lost;
+            }
+            if flow == Flow::Lost && self.recover(Level::Command) {
+                flow = Flow::Ok;
+            }
+            if flow != Flow::Ok {
+                return (out, flow);
+            }
+            let mut node = CommandNode {
                 name: lower(name),
                 pos,
                 args,
                 tests,
                 test_list,
                 block: None,
-                end: tok.pos,
-            }),
-            Token::LeftBrace => {
-                self.enter(tok.pos)?;
-                let (block, end) = self.commands(true)?;
-                self.depth -= 1;
-                Ok(CommandNode {
-                    name: lower(name),
-                    pos,
-                    args,
-                    tests,
-                    test_list,
-                    block: Some(block),
-                    end,
-                })
+                end: self.pos,
+            };
+            if self.is(&Token::Semicolon) {
+                self.bump();
+                out.push(node);
+                continue;
             }
-            other => Err(CompileError::new(
-                tok.pos,
-                format!(
-                    "expected ';' or a block after the arguments of the command '{name}', found {}",
-                    describe(&other)
-                ),
-            )),
+            // A block.
+            let open = self.pos;
+            self.bump();
+            if depth + 1 > self.max_nesting {
+                self.push_error(
+                    open,
+                    format!(
+                        "blocks are nested too deeply (the limit is {})",
+                        self.max_nesting
+                    ),
+                );
+                if !self.recover(Level::Block) {
+                    return (out, Flow::Lost);
+                }
+                self.bump();
+                continue;
+            }
+            let (block, flow) = self.commands(depth + 1);
+            match flow {
+                Flow::Abort => return (out, flow),
+                Flow::Ok if self.is(&Token::RightBrace) => {
+                    node.end = self.pos;
+                    self.bump();
+                }
+                Flow::Ok | Flow::Lost => {
+                    if flow == Flow::Ok {
+                        self.error(format!(
+                            "expected a command or '}}' to close the block, found {}",
+                            describe(&self.cur)
+                        ));
+                    }
+                    if !self.recover(Level::Block) {
+                        return (out, Flow::Lost);
+                    }
+                    node.end = self.pos;
+                    self.bump();
+                }
+            }
+            node.block = Some(block);
+            out.push(node);
         }
+        (out, Flow::Ok)
     }
 
-    /// `*argument [ test / test-list ]`
-    #[allow(clippy::type_complexity)]
-    fn arguments(
-        &mut self,
-        owner: &str,
-        command: bool,
-    ) -> Result<(Vec<Arg<'a>>, Vec<TestNode<'a>>, bool), CompileError> {
+    /// `arguments = *argument [ test / test-list ]` of the command or test `owner`, whose
+    /// tests are nested `depth` deep (tests count apart from blocks, as in Pigeonhole).
+    fn arguments(&mut self, owner: &str, depth: usize) -> Parsed<'a> {
         let mut args = Vec::new();
         loop {
-            let Some(tok) = self.peek()? else {
-                return Ok((args, Vec::new(), false));
-            };
-            let pos = tok.pos;
-            match &tok.token {
-                Token::Tag(_) | Token::Number(_) | Token::String(_) => {
-                    let tok = self.next()?.expect("peeked");
-                    args.push(match tok.token {
+            if self.gave_up() {
+                return (args, Vec::new(), false, Flow::Abort);
+            }
+            let pos = self.pos;
+            match &self.cur {
+                Cur::Tok(Token::LeftBracket) => {
+                    self.bump();
+                    let (values, flow) = self.string_list();
+                    args.push(Arg::Strings {
+                        values,
+                        list: true,
+                        pos,
+                    });
+                    if flow != Flow::Ok {
+                        return (args, Vec::new(), false, flow);
+                    }
+                }
+                Cur::Tok(Token::String(_) | Token::Number(_) | Token::Tag(_)) => {
+                    let Cur::Tok(t) = std::mem::replace(&mut self.cur, Cur::Eof) else {
+                        unreachable!("matched a token")
+                    };
+                    args.push(match t {
                         Token::Tag(t) => Arg::Tag(lower(t), pos),
                         Token::Number(n) => Arg::Number(n, pos),
                         Token::String(s) => Arg::Strings {
@@ -240,132 +352,193 @@ impl<'a> Parser<'a> {
                         },
                         _ => unreachable!("matched above"),
                     });
+                    self.bump();
                 }
-                Token::LeftBracket => {
-                    self.next()?;
-                    args.push(self.string_list(pos)?);
-                }
-                Token::Identifier(_) => {
-                    let Some(Spanned {
-                        token: Token::Identifier(name),
-                        pos,
-                    }) = self.next()?
-                    else {
-                        unreachable!("peeked an identifier")
-                    };
-                    self.enter(pos)?;
-                    let test = self.test(name, pos)?;
-                    self.depth -= 1;
-                    return Ok((args, vec![test], false));
-                }
-                Token::LeftParen => {
-                    self.next()?;
-                    self.enter(pos)?;
-                    let tests = self.test_list(owner)?;
-                    self.depth -= 1;
-                    return Ok((args, tests, true));
-                }
-                _ => {
-                    let _ = command;
-                    return Ok((args, Vec::new(), false));
-                }
+                _ => break,
             }
-        }
-    }
-
-    fn string_list(&mut self, pos: Position) -> Result<Arg<'a>, CompileError> {
-        let mut values = Vec::new();
-        loop {
-            let Some(tok) = self.next()? else {
-                return Err(self.eof_error("expected a string in the string list"));
-            };
-            match tok.token {
-                Token::String(s) => values.push(s),
-                other => {
-                    return Err(CompileError::new(
-                        tok.pos,
-                        format!(
-                            "expected a string in the string list, found {}",
-                            describe(&other)
-                        ),
-                    ));
-                }
-            }
-            let Some(tok) = self.next()? else {
-                return Err(self.eof_error("expected ',' or ']' in the string list"));
-            };
-            match tok.token {
-                Token::Comma => {}
-                Token::RightBracket => {
-                    return Ok(Arg::Strings {
-                        values,
-                        list: true,
-                        pos,
-                    });
-                }
-                other => {
-                    return Err(CompileError::new(
-                        tok.pos,
-                        format!(
-                            "expected ',' or ']' in the string list, found {}",
-                            describe(&other)
-                        ),
-                    ));
-                }
-            }
-        }
-    }
-
-    fn test(&mut self, name: &'a str, pos: Position) -> Result<TestNode<'a>, CompileError> {
-        let (args, tests, test_list) = self.arguments(name, false)?;
-        Ok(TestNode {
-            name: lower(name),
-            pos,
-            args,
-            tests,
-            test_list,
-        })
-    }
-
-    fn test_list(&mut self, owner: &str) -> Result<Vec<TestNode<'a>>, CompileError> {
-        let mut tests = Vec::new();
-        loop {
-            let Some(tok) = self.next()? else {
-                return Err(
-                    self.eof_error(&format!("expected a test in the test list of '{owner}'"))
+            if args.len() > MAX_ARGUMENTS {
+                self.push_error(
+                    pos,
+                    format!("'{owner}' has more than {MAX_ARGUMENTS} arguments"),
                 );
-            };
-            match tok.token {
-                Token::Identifier(name) => tests.push(self.test(name, tok.pos)?),
-                other => {
-                    return Err(CompileError::new(
-                        tok.pos,
-                        format!(
-                            "expected a test in the test list of '{owner}', found {}",
-                            describe(&other)
-                        ),
-                    ));
-                }
-            }
-            let Some(tok) = self.next()? else {
-                return Err(self.eof_error(&format!(
-                    "expected ',' or ')' in the test list of '{owner}'"
-                )));
-            };
-            match tok.token {
-                Token::Comma => {}
-                Token::RightParen => return Ok(tests),
-                other => {
-                    return Err(CompileError::new(
-                        tok.pos,
-                        format!(
-                            "expected ',' or ')' in the test list of '{owner}', found {}",
-                            describe(&other)
-                        ),
-                    ));
-                }
+                return (args, Vec::new(), false, Flow::Lost);
             }
         }
+        let too_deep = |p: &mut Self| {
+            p.error(format!(
+                "tests are nested too deeply (the limit is {})",
+                p.max_nesting
+            ));
+        };
+        match self.cur {
+            Cur::Tok(Token::Identifier(name)) => {
+                if depth + 1 > self.max_nesting {
+                    too_deep(self);
+                    return (args, Vec::new(), false, Flow::Lost);
+                }
+                let pos = self.pos;
+                self.bump();
+                let (test, flow) = self.test(name, pos, depth + 1);
+                (args, vec![test], false, flow)
+            }
+            Cur::Tok(Token::LeftParen) => {
+                self.bump();
+                if depth + 1 > self.max_nesting {
+                    too_deep(self);
+                    let flow = if self.recover(Level::TestList) {
+                        self.bump();
+                        Flow::Ok
+                    } else {
+                        Flow::Lost
+                    };
+                    return (args, Vec::new(), true, flow);
+                }
+                let (tests, flow) = self.test_list(owner, depth + 1);
+                (args, tests, true, flow)
+            }
+            _ => (args, Vec::new(), false, Flow::Ok),
+        }
+    }
+
+    /// The strings of a `[...]` list, after its `[`.
+    fn string_list(&mut self) -> (Vec<Cow<'a, str>>, Flow) {
+        let mut values = Vec::new();
+        let mut flow = Flow::Ok;
+        if let Cur::Tok(Token::String(_)) = self.cur {
+            loop {
+                if let Cur::Tok(Token::String(s)) = std::mem::replace(&mut self.cur, Cur::Eof) {
+                    values.push(s);
+                }
+                self.bump();
+                if !self.is(&Token::Comma) {
+                    break;
+                }
+                self.bump();
+                if self.gave_up() {
+                    return (values, Flow::Abort);
+                }
+                if !matches!(self.cur, Cur::Tok(Token::String(_))) {
+                    self.error(format!(
+                        "expected a string after ',' in the string list, found {}",
+                        describe(&self.cur)
+                    ));
+                    if !self.recover(Level::StringList) {
+                        flow = Flow::Lost;
+                    }
+                    break;
+                }
+            }
+        } else {
+            self.error(format!(
+                "expected a string in the string list, found {}",
+                describe(&self.cur)
+            ));
+            if !self.recover(Level::StringList) {
+                flow = Flow::Lost;
+            }
+        }
+        if self.is(&Token::RightBracket) {
+            self.bump();
+        } else {
+            self.error(format!(
+                "expected ',' or ']' in the string list, found {}",
+                describe(&self.cur)
+            ));
+            flow = if self.recover(Level::StringList) {
+                self.bump();
+                Flow::Ok
+            } else {
+                Flow::Lost
+            };
+        }
+        (values, flow)
+    }
+
+    /// `test = identifier arguments`, after the identifier.
+    fn test(&mut self, name: &'a str, pos: Position, depth: usize) -> (TestNode<'a>, Flow) {
+        let (args, tests, test_list, flow) = self.arguments(name, depth);
+        (
+            TestNode {
+                name: lower(name),
+                pos,
+                args,
+                tests,
+                test_list,
+            },
+            flow,
+        )
+    }
+
+    /// The tests of a `(...)` list, after its `(`, and its `)`.
+    fn test_list(&mut self, owner: &str, depth: usize) -> (Vec<TestNode<'a>>, Flow) {
+        let mut tests = Vec::new();
+        let mut flow;
+        if let Cur::Tok(Token::Identifier(name)) = self.cur {
+            let pos = self.pos;
+            self.bump();
+            let (t, f) = self.test(name, pos, depth);
+            tests.push(t);
+            flow = f;
+            while flow == Flow::Ok && self.is(&Token::Comma) {
+                self.bump();
+                if self.gave_up() {
+                    return (tests, Flow::Abort);
+                }
+                if let Cur::Tok(Token::Identifier(name)) = self.cur {
+                    let pos = self.pos;
+                    self.bump();
+                    let (t, f) = self.test(name, pos, depth);
+                    tests.push(t);
+                    flow = f;
+                } else {
+                    self.error(format!(
+                        "expected a test after ',' in the test list of '{owner}', found {}",
+                        describe(&self.cur)
+                    ));
+                    flow = if self.recover(Level::TestList) {
+                        Flow::Ok
+                    } else {
+                        Flow::Lost
+                    };
+                    break;
+                }
+            }
+            if flow == Flow::Abort {
+                return (tests, flow);
+            }
+            if flow == Flow::Lost {
+                flow = if self.recover(Level::TestList) {
+                    Flow::Ok
+                } else {
+                    Flow::Lost
+                };
+            }
+        } else {
+            self.error(format!(
+                "expected a test in the test list of '{owner}', found {}",
+                describe(&self.cur)
+            ));
+            flow = if self.recover(Level::TestList) {
+                Flow::Ok
+            } else {
+                Flow::Lost
+            };
+        }
+        if self.is(&Token::RightParen) {
+            self.bump();
+        } else {
+            self.error(format!(
+                "expected ',' or ')' in the test list of '{owner}', found {}",
+                describe(&self.cur)
+            ));
+            flow = if self.recover(Level::TestList) {
+                self.bump();
+                Flow::Ok
+            } else {
+                Flow::Lost
+            };
+        }
+        (tests, flow)
     }
 }
 
@@ -393,26 +566,67 @@ fn lex_message(kind: &LexErrorKind) -> String {
         LexErrorKind::BadNumber => "invalid number (the quantifier must be K, M or G)".into(),
         LexErrorKind::EmptyTag => "':' must be followed by an identifier".into(),
         LexErrorKind::InvalidUtf8 => "string is not valid UTF-8".into(),
+        LexErrorKind::IdentifierTooLong => format!(
+            "identifier or tag is longer than {} bytes",
+            crate::lexer::MAX_IDENTIFIER_LENGTH
+        ),
     }
 }
 
 /// Parses a whole script into its command list.
-pub(crate) fn parse(src: &[u8], max_nesting: usize) -> Result<Vec<CommandNode<'_>>, CompileError> {
+///
+/// After a syntax error the parser recovers as Pigeonhole's does: it skips to the end of
+/// the structure it was in (`]`, `)`, the `;` of the command, or the `}` of the block,
+/// stepping over nested ones) and goes on, so one run reports every syntax error, each at
+/// its line and column. A lexical error is reported once (the parser says nothing more
+/// about the bad token). At most `max_errors` errors are collected; parsing stops there.
+pub(crate) fn parse(
+    src: &[u8],
+    max_nesting: usize,
+    max_errors: usize,
+) -> Result<Vec<CommandNode<'_>>, CompileError> {
     let mut p = Parser {
         lexer: Lexer::from_bytes(src),
-        peeked: None,
+        cur: Cur::Eof,
+        pos: Position {
+            line: 1,
+            column: 1,
+            offset: 0,
+        },
         max_nesting,
-        depth: 0,
+        max_errors: max_errors.max(1),
+        errors: Vec::new(),
     };
-    Ok(p.commands(false)?.0)
+    p.bump();
+    let (commands, flow) = p.commands(0);
+    if flow == Flow::Ok && p.errors.is_empty() && p.cur != Cur::Eof {
+        p.error(format!("expected a command, found {}", describe(&p.cur)));
+    }
+    if p.errors.is_empty() {
+        Ok(commands)
+    } else {
+        Err(CompileError::from_list(p.errors))
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    /// Every error, as "line:column: message".
+    fn errs(src: &str) -> Vec<String> {
+        parse(src.as_bytes(), 32, 50)
+            .unwrap_err()
+            .diagnostics()
+            .iter()
+            .map(|d| format!("{}:{}: {}", d.pos.line, d.pos.column, d.message))
+            .collect()
+    }
+
     fn err(src: &str) -> String {
-        parse(src.as_bytes(), 32).unwrap_err().to_string()
+        let all = errs(src);
+        assert_eq!(all.len(), 1, "one error expected in {src:?}: {all:?}");
+        all[0].clone()
     }
 
     #[test]
@@ -420,6 +634,7 @@ mod tests {
         let cmds = parse(
             b"require [\"fileinto\"];\nif anyof (header :is \"a\" \"b\", not true) { fileinto \"x\"; } else { keep; }",
             32,
+            50,
         )
         .unwrap();
         assert_eq!(cmds.len(), 3);
@@ -434,49 +649,153 @@ mod tests {
         assert_eq!(cmds[1].block.as_ref().unwrap()[0].name, "fileinto");
         assert_eq!(cmds[2].name, "else");
         assert_eq!((cmds[1].pos.line, cmds[1].pos.column), (2, 1));
+        assert_eq!((cmds[1].end.line, cmds[1].end.column), (2, 57));
     }
 
     #[test]
     fn errors_are_positioned_and_precise() {
         assert_eq!(
             err("keep"),
-            "line 1, column 5: unexpected end of script: expected ';' or a block after the command 'keep'"
+            "1:5: expected ';' or a block after the arguments of the command 'keep', found the end of the script"
         );
         assert_eq!(
             err("fileinto \"a\"\n\"b\" ]"),
-            "line 2, column 5: expected ';' or a block after the arguments of the command 'fileinto', found ']'"
+            "2:5: expected ';' or a block after the arguments of the command 'fileinto', found ']'"
         );
         assert_eq!(
             err("if true { keep;"),
-            "line 1, column 16: unexpected end of script: expected '}' to close the block"
+            "1:16: expected a command or '}' to close the block, found the end of the script"
         );
         assert_eq!(
             err("x [\"a\" \"b\"];"),
-            "line 1, column 8: expected ',' or ']' in the string list, found string"
+            "1:8: expected ',' or ']' in the string list, found string"
         );
         assert_eq!(
             err("x [];"),
-            "line 1, column 4: expected a string in the string list, found ']'"
+            "1:4: expected a string in the string list, found ']'"
+        );
+        // The `;` ends the command; `false)` is then a command with a stray `)`.
+        assert_eq!(
+            errs("if anyof(true; false) {}"),
+            [
+                "1:14: expected ',' or ')' in the test list of 'anyof', found ';'",
+                "1:21: expected ';' or a block after the arguments of the command 'false', found ')'"
+            ]
+        );
+        assert_eq!(err("}"), "1:1: expected a command, found '}'");
+        assert_eq!(err("keep; \"x\""), "1:7: expected a command, found string");
+        // A bad token is reported once, not again as a syntax error...
+        assert_eq!(
+            err("if size :over 1000000000000000000000000 { stop; }"),
+            "1:15: number does not fit in 64 bits"
+        );
+        // ... but after stray characters the parser still says what it expected.
+        assert_eq!(
+            errs("keep @"),
+            [
+                "1:6: unexpected character '@'",
+                "1:6: expected ';' or a block after the arguments of the command 'keep', found unexpected characters"
+            ]
         );
         assert_eq!(
-            err("if anyof(true; false) {}"),
-            "line 1, column 14: expected ',' or ')' in the test list of 'anyof', found ';'"
+            err("if size :over 99999999999999999999 { stop; }"),
+            "1:15: number does not fit in 64 bits"
         );
-        assert_eq!(err("}"), "line 1, column 1: expected a command, found '}'");
+    }
+
+    #[test]
+    fn recovers_after_a_missing_semicolon_in_a_block() {
+        // Pigeonhole's compile/recover "commands-endblock": one error for each of the three.
+        let src = "if true {\n  if true {\n    keep\n  }\n}\nif true {\n  keep,\n  keep\n}\n\
+                   if true { if anyof(true,true,false) { keep; discard } }\nkeep;";
         assert_eq!(
-            err("keep; \"x\""),
-            "line 1, column 7: expected a command, found string"
+            errs(src),
+            [
+                "4:3: expected ';' or a block after the arguments of the command 'keep', found '}'",
+                "7:7: expected ';' or a block after the arguments of the command 'keep', found ','",
+                "10:53: expected ';' or a block after the arguments of the command 'discard', found '}'",
+            ]
         );
-        assert_eq!(err("keep @"), "line 1, column 6: unexpected character '@'");
+    }
+
+    #[test]
+    fn recovers_in_test_and_string_lists() {
+        assert_eq!(
+            errs("if anyof(true,true,) { keep; }\nif anyof(true,) {}\nx [\"a\",] ;\nx [1] \"b\";"),
+            [
+                "1:20: expected a test after ',' in the test list of 'anyof', found ')'",
+                "2:15: expected a test after ',' in the test list of 'anyof', found ')'",
+                "3:8: expected a string after ',' in the string list, found ']'",
+                "4:4: expected a string in the string list, found number 1",
+            ]
+        );
+        // The bad command's block is still parsed: its errors are reported too.
+        assert_eq!(
+            errs("frop $$ { keep }"),
+            [
+                "1:6: unexpected character '$'",
+                "1:6: expected ';' or a block after the arguments of the command 'frop', found unexpected characters",
+                "1:16: expected ';' or a block after the arguments of the command 'keep', found '}'",
+            ]
+        );
+    }
+
+    #[test]
+    fn lexical_errors_are_each_reported_once() {
+        // Pigeonhole's compile/errors "lexer.sieve": each bad token is one error.
+        let src = "if size :under 18446744073709551617 { stop; }\n\
+                   if size :over 34359738368G { stop; }\n\
+                   if size :under 18446744073709551615 { stop; }\n\
+                   if this_is_a_rediculously_long_test_name { stop; }\n\
+                   if test :this_is_an_even_more_rediculously_long_tagged_argument_name { stop; }\n\
+                   friep $$$;\nkeep;";
+        assert_eq!(
+            errs(src),
+            [
+                "1:16: number does not fit in 64 bits",
+                "2:15: number does not fit in 64 bits",
+                "4:4: identifier or tag is longer than 32 bytes",
+                "5:9: identifier or tag is longer than 32 bytes",
+                "6:7: unexpected character '$'",
+                "6:7: expected ';' or a block after the arguments of the command 'friep', found unexpected characters",
+            ]
+        );
+    }
+
+    #[test]
+    fn error_limit() {
+        let src = "keep,;\n".repeat(100);
+        let all = parse(src.as_bytes(), 32, 7).unwrap_err();
+        assert_eq!(all.diagnostics().len(), 7);
+        assert_eq!(all.diagnostics()[6].pos.line, 7);
+    }
+
+    #[test]
+    fn too_many_arguments() {
+        let src = format!("frop {}; keep", "\"a\" ".repeat(40));
+        assert_eq!(
+            errs(&src),
+            [
+                "1:134: 'frop' has more than 32 arguments",
+                "1:172: expected ';' or a block after the arguments of the command 'keep', found the end of the script"
+            ]
+        );
     }
 
     #[test]
     fn nesting_limit() {
         let deep = format!("{}{}", "if true {".repeat(40), "}".repeat(40));
-        assert!(err(&deep).contains("nested too deeply"));
-        let tests = format!("if {}true{} {{}}", "not ".repeat(40), "");
-        assert!(err(&tests).contains("nested too deeply"));
+        assert_eq!(errs(&deep).len(), 1);
+        assert!(errs(&deep)[0].contains("nested too deeply"));
+        let tests = format!("if {}true {{}}", "not ".repeat(40));
+        assert_eq!(errs(&tests).len(), 1);
+        assert!(errs(&tests)[0].contains("nested too deeply"));
+        let list = format!("if {}true{} {{}}", "anyof(".repeat(40), ")".repeat(40));
+        assert_eq!(errs(&list).len(), 1);
+        // After the error, parsing goes on: the next problem is reported too.
+        let both = format!("{deep}\nkeep");
+        assert_eq!(errs(&both).len(), 2);
         let ok = format!("{}{}", "if true {".repeat(10), "}".repeat(10));
-        assert!(parse(ok.as_bytes(), 32).is_ok());
+        assert!(parse(ok.as_bytes(), 32, 50).is_ok());
     }
 }

@@ -395,7 +395,16 @@ impl Suite {
         match compile(&src, &options) {
             Ok(p) => Some(Arc::new(p)),
             Err(e) => {
-                self.errors = e.diagnostics().iter().map(ToString::to_string).collect();
+                // Pigeonhole's test_error sees the message alone (the location is kept
+                // apart), so `:matches "unknown * ':all' ..."` must match from its start.
+                self.errors = e.diagnostics().iter().map(|d| d.message.clone()).collect();
+                // PIGEONHOLE_DEBUG=1 shows each failed compile's errors (development aid).
+                if std::env::var_os("PIGEONHOLE_DEBUG").is_some() {
+                    println!("pigeonhole: compile {rel} failed:");
+                    for d in e.diagnostics() {
+                        println!("pigeonhole:   {d}");
+                    }
+                }
                 // Pigeonhole ends every failed compile with one more message ("validation
                 // failed" / "parse failed"); its tests count it.
                 self.errors.push("script compile failed".into());
