@@ -76,6 +76,16 @@ pub struct CompileOptions {
     /// Accept Pigeonhole's `vnd.dovecot.testsuite` language (test harnesses only).
     #[doc(hidden)]
     pub testsuite: bool,
+    /// Site policy: the largest header `addheader` may add, in bytes (default 2048, as
+    /// [`crate::RunLimits::max_header_size`]). A constant header longer than this is a
+    /// compile error; one built from variables is checked when it runs (against the
+    /// run-time limit). Keep the two equal.
+    pub max_header_size: usize,
+    /// Site policy: whether scripts may use `notify` (default true). When false, a script
+    /// with a `notify` command does not compile ("local policy prohibits the use of a
+    /// notify action"); the run-time counterpart is
+    /// [`crate::RunLimits::max_notifications`] = 0, for scripts compiled before.
+    pub allow_notify: bool,
 }
 
 impl Default for CompileOptions {
@@ -84,6 +94,8 @@ impl Default for CompileOptions {
             capabilities: Capabilities::delivery(),
             limits: CompileLimits::default(),
             testsuite: false,
+            max_header_size: 2048,
+            allow_notify: true,
         }
     }
 }
@@ -109,6 +121,20 @@ impl CompileOptions {
     #[must_use]
     pub fn with_limits(mut self, limits: CompileLimits) -> Self {
         self.limits = limits;
+        self
+    }
+
+    /// Sets the largest header `addheader` may add (see [`CompileOptions::max_header_size`]).
+    #[must_use]
+    pub fn with_max_header_size(mut self, bytes: usize) -> Self {
+        self.max_header_size = bytes;
+        self
+    }
+
+    /// Allows or forbids `notify` (see [`CompileOptions::allow_notify`]).
+    #[must_use]
+    pub fn with_notify(mut self, allow: bool) -> Self {
+        self.allow_notify = allow;
         self
     }
 }
@@ -405,11 +431,8 @@ impl<'n, 'a> Positional<'n, 'a> {
                 list: false,
                 pos,
             } => Ok((&values[0], *pos)),
-            Arg::Strings {
-                values,
-                list: true,
-                pos,
-            } if values.len() == 1 => Ok((&values[0], *pos)),
+            // A list is not a string, not even with one item (RFC 5228 §2.4.2.1 lets a
+            // single string stand for a list, not the reverse).
             a => err(
                 a.pos(),
                 format!(
@@ -2139,6 +2162,32 @@ impl Compiler<'_> {
                         ),
                     );
                 }
+                if let Value::Const(c) = &value {
+                    // Control characters other than line breaks and tabs do not belong in
+                    // a field body (RFC 5322 §2.2: VCHAR and WSP; line breaks are folded).
+                    if let Some(bad) = c.chars().find(|ch| {
+                        ch.is_ascii_control() && !matches!(ch, '\r' | '\n' | '\t' | '\x7f')
+                    }) {
+                        return err(
+                            vp,
+                            format!(
+                                "the header value \"{}\" is invalid (it contains the control character {:?})",
+                                c.escape_debug(),
+                                bad
+                            ),
+                        );
+                    }
+                    if c.len() > self.opts.max_header_size {
+                        return err(
+                            vp,
+                            format!(
+                                "the header value is {} bytes, more than the limit of {} bytes",
+                                c.len(),
+                                self.opts.max_header_size
+                            ),
+                        );
+                    }
+                }
                 Instr::AddHeader {
                     last,
                     name: self.value(n, np)?,
@@ -2605,6 +2654,9 @@ impl Compiler<'_> {
     }
 
     fn notify(&mut self, cmd: &CommandNode<'_>) -> Res<Instr> {
+        if !self.opts.allow_notify {
+            return err(cmd.pos, "local policy prohibits the use of a notify action");
+        }
         let mut n = Notify {
             from: None,
             importance: None,
@@ -2624,7 +2676,13 @@ impl Compiler<'_> {
                 match tag {
                     "from" => {
                         let (x, xp) = a.tag_string(tag, tp)?;
-                        n.from = Some(s.value(x, xp)?);
+                        let from = s.value(x, xp)?;
+                        // A constant is checked now; one built from variables when it runs.
+                        if let Value::Const(c) = &from {
+                            crate::notify::check_from(c)
+                                .map_err(|message| Diagnostic { pos: xp, message })?;
+                        }
+                        n.from = Some(from);
                     }
                     "importance" => {
                         let (x, xp) = a.tag_string(tag, tp)?;
@@ -2640,6 +2698,10 @@ impl Compiler<'_> {
                     }
                     "options" => {
                         let (l, lp) = a.tag_list(tag, tp)?;
+                        for o in l.iter().filter(|o| !o.contains("${")) {
+                            crate::notify::check_option(o)
+                                .map_err(|message| Diagnostic { pos: lp, message })?;
+                        }
                         n.options = Some(s.list(l, lp)?);
                     }
                     "message" => {

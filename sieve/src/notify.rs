@@ -171,9 +171,63 @@ pub(crate) fn check_method(uri: &str) -> Result<(), String> {
     parse_mailto(uri).map(|_| ())
 }
 
+/// Checks a `:from` address of `notify` with the mailto method (RFC 5436 §2.3): an
+/// `addr-spec` or `phrase <addr-spec>`.
+pub(crate) fn check_from(from: &str) -> Result<(), String> {
+    if crate::address::parse_mailbox_header(from).is_some() {
+        Ok(())
+    } else {
+        Err(format!(
+            "the ':from' address \"{}\" of 'notify' is invalid",
+            from.escape_debug()
+        ))
+    }
+}
+
+/// Checks one `:options` string of `notify` (RFC 5435 §3.6): `optionname=value`, the name
+/// a letter or digit then letters, digits, `.`, `-` or `_`, the value without CR, LF or
+/// NUL.
+pub(crate) fn check_option(option: &str) -> Result<(), String> {
+    let bad = |why: &str| {
+        Err(format!(
+            "the ':options' string \"{}\" of 'notify' is invalid: {why}",
+            option.escape_debug()
+        ))
+    };
+    let Some((name, value)) = option.split_once('=') else {
+        return bad("expected NAME=VALUE");
+    };
+    let mut chars = name.bytes();
+    if !chars.next().is_some_and(|b| b.is_ascii_alphanumeric())
+        || !chars.all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b'_'))
+    {
+        return bad(
+            "the option name must be a letter or digit, then letters, digits, '.', '-' or '_'",
+        );
+    }
+    if value.contains(['\r', '\n', '\0']) {
+        return bad("the value contains a line break or NUL");
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn from_and_options() {
+        assert!(check_from("stephan@example.org").is_ok());
+        assert!(check_from("Stephan <stephan@example.org>").is_ok());
+        assert!(check_from("stephan#example.org").is_err());
+        assert!(check_from("").is_err());
+        for ok in ["a=b", "x-y.z_w=", "1=value with spaces"] {
+            assert!(check_option(ok).is_ok(), "{ok}");
+        }
+        for bad in ["", "frop", "_frop=", "=frop", "frop=frml\r\nfrop", "a b=c"] {
+            assert!(check_option(bad).is_err(), "{bad:?}");
+        }
+    }
 
     #[test]
     fn mailto() {

@@ -110,6 +110,9 @@ struct Suite {
     duplicates: HashSet<String>,
     blocks: Vec<(String, Option<String>)>,
     current: Option<(String, Option<String>)>,
+    /// The compile-time site policy as last reloaded: editheader's largest header and
+    /// whether notify is allowed (`sieve_notify_max_notifications = 0` forbids it).
+    compile_policy: (usize, bool),
 }
 
 fn opts() -> CompileOptions {
@@ -185,6 +188,7 @@ impl Suite {
             duplicates: HashSet::new(),
             blocks: Vec::new(),
             current: None,
+            compile_policy: (2048, true),
         };
         s.mailboxes.insert("INBOX".into(), Vec::new());
         s.reload();
@@ -363,6 +367,7 @@ impl Suite {
                 ctx.virus = src;
             }
         }
+        self.compile_policy = (ctx.limits.max_header_size, ctx.limits.max_notifications > 0);
         self.ctx = ctx;
     }
 
@@ -390,7 +395,9 @@ impl Suite {
             return None;
         };
         // Sub-tests may use the testsuite language too (test_fail).
-        let mut options = opts();
+        let mut options = opts()
+            .with_max_header_size(self.compile_policy.0)
+            .with_notify(self.compile_policy.1);
         options.testsuite = true;
         match compile(&src, &options) {
             Ok(p) => Some(Arc::new(p)),

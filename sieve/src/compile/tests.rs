@@ -221,3 +221,79 @@ fn warnings() {
     assert_eq!(p.warnings().len(), 1);
     assert!(p.warnings()[0].message.contains("can never match"));
 }
+
+/// Every error message of a script that must not compile.
+fn all_errors(src: &str, opts: &CompileOptions) -> Vec<String> {
+    compile(src.as_bytes(), opts)
+        .map(|_| ())
+        .unwrap_err()
+        .diagnostics()
+        .iter()
+        .map(ToString::to_string)
+        .collect()
+}
+
+#[test]
+fn site_policy_at_compile_time() {
+    let notify = r#"require "enotify"; notify "mailto:a@example.com";"#;
+    ok(notify);
+    assert_eq!(
+        all_errors(notify, &CompileOptions::default().with_notify(false)),
+        ["line 1, column 20: local policy prohibits the use of a notify action"]
+    );
+    let big = format!(
+        "require \"editheader\"; addheader \"X-A\" \"{}\";",
+        "a".repeat(1500)
+    );
+    ok(&big);
+    let e = all_errors(&big, &CompileOptions::default().with_max_header_size(1024));
+    assert_eq!(
+        e,
+        ["line 1, column 39: the header value is 1500 bytes, more than the limit of 1024 bytes"]
+    );
+    // A value built from variables is left to the run-time limit.
+    ok(&format!(
+        "require [\"editheader\", \"variables\"]; set \"v\" \"{}\"; addheader \"X-A\" \"${{v}}\";",
+        "a".repeat(1500)
+    ));
+}
+
+#[test]
+fn header_values_are_checked() {
+    let e = all_errors(
+        "require [\"editheader\", \"encoded-character\"];\naddheader \"X-A\" \"a\nb\";\naddheader \"X-B\" \"bell${hex:07}\";\naddheader \"X-C\" \"nul${hex:00}\";",
+        &CompileOptions::default(),
+    );
+    assert_eq!(
+        e,
+        [
+            "line 4, column 17: the header value \"bell\\u{7}\" is invalid (it contains the control character '\\u{7}')",
+            "line 5, column 17: the header value \"nul\\0\" is invalid (it contains NUL)",
+        ]
+    );
+    // A list is not a string, even with one item.
+    assert_eq!(
+        all_errors(
+            r#"require "editheader"; addheader "X-A" ["b"];"#,
+            &CompileOptions::default()
+        ),
+        [
+            "line 1, column 39: the value of the command 'addheader' must be a string, found string list"
+        ]
+    );
+}
+
+#[test]
+fn notify_from_and_options_are_checked_when_constant() {
+    let e = all_errors(
+        "require \"enotify\";\nnotify :from \"a#example.org\" \"mailto:b@example.com\";\nnotify :options [\"a=b\", \"_x=\"] \"mailto:b@example.com\";",
+        &CompileOptions::default(),
+    );
+    assert_eq!(e.len(), 2, "{e:?}");
+    assert!(e[0].starts_with("line 2, column 14: the ':from' address \"a#example.org\""));
+    assert!(e[1].starts_with("line 3, column 17: the ':options' string \"_x=\""));
+    // Values from variables are checked when the script runs.
+    ok(
+        r#"require ["enotify", "variables"]; set "f" "x"; notify :from "${f}" :options "${f}" "mailto:b@example.com";"#,
+    );
+}

@@ -262,3 +262,17 @@ fn body_and_mime() {
     );
     assert_eq!(kinds(&o), ["store", "store", "store"]);
 }
+
+#[test]
+fn notify_from_built_from_variables_is_checked_when_it_runs() {
+    let o = run(
+        r#"require ["enotify", "variables"]; set "f" "not an address"; notify :from "${f}" "mailto:carol@example.net";"#,
+    );
+    let e = o.error.expect("an invalid :from fails the run").to_string();
+    assert!(e.contains("':from' address \"not an address\""), "{e}");
+    let o = run(
+        r#"require ["enotify", "variables"]; set "f" "Bob <bob@example.org>"; notify :from "${f}" "mailto:carol@example.net";"#,
+    );
+    assert!(o.error.is_none());
+    assert_eq!(kinds(&o), ["notify", "keep"]);
+}

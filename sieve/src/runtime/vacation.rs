@@ -481,6 +481,10 @@ impl Runtime<'_, '_> {
             .unwrap_or(2);
         let message_text = n.message.as_ref().map(|m| self.expand(m).into_owned());
         let from = n.from.as_ref().map(|m| self.expand(m).into_owned());
+        // A constant :from was checked at compile time; one built from variables is now.
+        if let Some(f) = &from {
+            crate::notify::check_from(f).map_err(|e| Flow::Error(format!("notify: {e}")))?;
+        }
         // RFC 5436 §2.7: no notification about auto-submitted mail.
         if let Some(a) = self.first_header("auto-submitted")
             && !a.trim().eq_ignore_ascii_case("no")
