@@ -49,6 +49,12 @@ pub struct CompileLimits {
     /// recovers and goes on to report the next one, and validation reports every command
     /// it rejects; a script with more problems than this gets the first this many.
     pub max_errors: usize,
+    /// Deepest nesting of includes resolved at compile time (default 10, as
+    /// [`crate::RunLimits::max_include_depth`]); see [`compile_with_includes`].
+    pub max_include_depth: usize,
+    /// Most distinct scripts included, directly or not, when includes are resolved at
+    /// compile time (default 64, as [`crate::RunLimits::max_includes`]).
+    pub max_includes: usize,
 }
 
 impl Default for CompileLimits {
@@ -61,6 +67,8 @@ impl Default for CompileLimits {
             max_regex_size: 256 * 1024,
             max_loop_depth: 4,
             max_errors: 50,
+            max_include_depth: 10,
+            max_includes: 64,
         }
     }
 }
@@ -156,6 +164,15 @@ impl CompileOptions {
 /// assert_eq!(err.message(), "the command 'fileinto' needs require \"fileinto\"");
 /// ```
 pub fn compile(script: &[u8], options: &CompileOptions) -> Result<Program, CompileError> {
+    compile_inner(script, options, None)
+}
+
+/// [`compile`], with the hook that resolves `include` at compile time, if any.
+fn compile_inner<'o>(
+    script: &[u8],
+    options: &'o CompileOptions,
+    inc: Option<&'o mut (dyn include::IncludeHook + 'o)>,
+) -> Result<Program, CompileError> {
     if script.len() > options.limits.max_script_size {
         return Err(CompileError::new(
             Position {
@@ -188,6 +205,7 @@ pub fn compile(script: &[u8], options: &CompileOptions) -> Result<Program, Compi
         loops: Vec::new(),
         tests: Vec::new(),
         extracttext_at: None,
+        inc,
     };
     c.block(&ast, true);
     if let Some(pos) = c.extracttext_at {
@@ -207,6 +225,7 @@ pub fn compile(script: &[u8], options: &CompileOptions) -> Result<Program, Compi
         globals: c.globals,
         lines: c.lines,
         warnings: c.warnings,
+        includes: Vec::new(),
     })
 }
 
@@ -236,6 +255,8 @@ struct Compiler<'o> {
     loops: Vec<(Option<String>, Vec<usize>)>,
     /// Enclosing testsuite `test` blocks: indices of `test_fail` jumps to patch.
     tests: Vec<Vec<usize>>,
+    /// Resolves `include` at compile time ([`compile_with_includes`]), if the host can.
+    inc: Option<&'o mut (dyn include::IncludeHook + 'o)>,
 }
 
 /// Tags shared by many tests: comparator, match type, address part, index, mime.
@@ -259,7 +280,6 @@ enum MatchSpec {
     Regex,
     Count(Relation),
     Value(Relation),
-    List,
 }
 
 /// Which shared tag groups a test accepts.
@@ -616,10 +636,6 @@ impl Compiler<'_> {
                     match c {
                         Capability::SpamTestPlus => self.required.insert(Capability::SpamTest),
                         Capability::VacationSeconds => self.required.insert(Capability::Vacation),
-                        // Pigeonhole loads `environment` implicitly with its vendor items.
-                        Capability::DovecotEnvironment => {
-                            self.required.insert(Capability::Environment);
-                        }
                         _ => {}
                     }
                 }
@@ -852,12 +868,6 @@ impl Compiler<'_> {
                 };
                 c.comparator = Some((cmp, pos));
             }
-            "list" if accept.match_type && self.has(Capability::ExtLists) => {
-                if c.match_kind.is_some() {
-                    return dup("match type");
-                }
-                c.match_kind = Some((MatchSpec::List, pos));
-            }
             "is" | "contains" | "matches" | "regex" | "count" | "value" if accept.match_type => {
                 if c.match_kind.is_some() {
                     return dup("match type");
@@ -1033,13 +1043,6 @@ impl Compiler<'_> {
             }
             MatchSpec::Count(r) => MatchKind::Count(r),
             MatchSpec::Value(r) => MatchKind::Value(r),
-            // The keys are list names, not strings to compare (RFC 6134 §2.2).
-            MatchSpec::List => {
-                if let Some((_, cpos)) = c.comparator {
-                    return err(cpos, "the :list match type does not allow a comparator");
-                }
-                MatchKind::List
-            }
         };
         Ok(Match { kind, comparator })
     }
@@ -1138,13 +1141,6 @@ impl Compiler<'_> {
             let i = self.global_index(&parts[1].to_ascii_lowercase());
             return Ok(Some(Piece::Global(i)));
         }
-        // `${env.NAME}`: the environment item NAME (vnd.dovecot.environment).
-        if parts[0].eq_ignore_ascii_case("env") && self.has(Capability::DovecotEnvironment) {
-            return Ok(Some(Piece::Env(lower[4..].into())));
-        }
-        if parts[0].eq_ignore_ascii_case("tst") && self.has(Capability::Testsuite) {
-            return Ok(Some(Piece::Suite(lower[4..].into())));
-        }
         // Unknown namespaces expand to nothing.
         Ok(Some(Piece::Empty))
     }
@@ -1184,12 +1180,6 @@ impl Compiler<'_> {
         {
             let l = parts[1].to_ascii_lowercase();
             return Ok(VarRef::Global(self.global_index(&l)));
-        }
-        if parts.len() > 1 && parts[0].eq_ignore_ascii_case("env") {
-            return err(
-                pos,
-                format!("cannot assign to the environment variable \"{name}\""),
-            );
         }
         if parts.len() > 1 {
             return err(
@@ -1791,14 +1781,6 @@ impl Compiler<'_> {
                     last,
                 })
             }
-            "valid_ext_list" => {
-                self.need(Capability::ExtLists, "the test 'valid_ext_list'", pos)?;
-                let p =
-                    self.tags_with(name, "test", pos, &t.args, Accept::default(), &mut c, none)?;
-                p.expect_count(&["list names"])?;
-                let (l, lp) = p.list(0, "list names")?;
-                Ok(Test::ValidExtList(self.list(l, lp)?))
-            }
             "valid_notify_method" => {
                 self.need(Capability::Enotify, "the test 'valid_notify_method'", pos)?;
                 let p =
@@ -1955,18 +1937,10 @@ impl Compiler<'_> {
                     &cmd.args,
                     Accept::default(),
                     &mut c,
-                    &mut |s, _, tag, tp| {
+                    &mut |s, _, tag, _| {
                         if tag == "copy" && s.has(Capability::Copy) {
                             copy = true;
                             return Ok(true);
-                        }
-                        // RFC 6134 §2.5's `redirect :list` would make this crate expand a
-                        // list into recipients; like Pigeonhole, it is refused.
-                        if tag == "list" && s.has(Capability::ExtLists) {
-                            return err(
-                                tp,
-                                "redirect :list (RFC 6134 §2.5) is not supported: redirect to the list's address instead",
-                            );
                         }
                         Ok(false)
                     },
@@ -2131,8 +2105,17 @@ impl Compiler<'_> {
                         "the script name of 'include' must be a constant; variables are not allowed here",
                     );
                 }
+                let location = location.unwrap_or(Location::Personal);
+                if let Some(hook) = self.inc.as_deref_mut() {
+                    let loc = match location {
+                        Location::Personal => crate::runtime::ScriptLocation::Personal,
+                        Location::Global => crate::runtime::ScriptLocation::Global,
+                    };
+                    let errors = hook.include(n, loc, once, optional, pos, self.opts);
+                    self.errors.extend(errors);
+                }
                 Instr::Include {
-                    location: location.unwrap_or(Location::Personal),
+                    location,
                     once,
                     optional,
                     name: Value::Const(n.into()),
@@ -2467,61 +2450,6 @@ impl Compiler<'_> {
                     subject,
                     headers,
                     text: self.value(r, rp)?,
-                }
-            }
-            "debug_log" => {
-                self.need(Capability::DovecotDebug, "the command 'debug_log'", pos)?;
-                let p = self.tags_with(
-                    name,
-                    "command",
-                    pos,
-                    &cmd.args,
-                    Accept::default(),
-                    &mut c,
-                    none,
-                )?;
-                p.expect_count(&["message"])?;
-                let (m, mp) = p.string(0, "message")?;
-                Instr::DebugLog(self.value(m, mp)?)
-            }
-            "report" => {
-                self.need(Capability::DovecotReport, "the command 'report'", pos)?;
-                let mut headers_only = false;
-                let p = self.tags_with(
-                    name,
-                    "command",
-                    pos,
-                    &cmd.args,
-                    Accept::default(),
-                    &mut c,
-                    &mut |_, _, tag, _| {
-                        if tag == "headers_only" {
-                            headers_only = true;
-                            return Ok(true);
-                        }
-                        Ok(false)
-                    },
-                )?;
-                p.expect_count(&["feedback type", "message", "address"])?;
-                let (ft, fp) = p.string(0, "feedback type")?;
-                if !ft.contains("${") && parse_feedback_type(ft).is_none() {
-                    return err(
-                        fp,
-                        format!(
-                            "invalid feedback type \"{ft}\" (RFC 5965: a token such as \"abuse\", \"fraud\", \"virus\" or \"other\")"
-                        ),
-                    );
-                }
-                let (m, mp) = p.string(1, "message")?;
-                let (addr, ap) = p.string(2, "address")?;
-                if !addr.contains("${") && crate::address::parse_redirect_address(addr).is_none() {
-                    return err(ap, format!("invalid report address \"{addr}\""));
-                }
-                Instr::Report {
-                    headers_only,
-                    feedback_type: self.value(ft, fp)?,
-                    message: self.value(m, mp)?,
-                    address: self.value(addr, ap)?,
                 }
             }
             "error" => {
@@ -3154,16 +3082,6 @@ fn is_special_use(s: &str) -> bool {
 }
 
 /// `+hhmm` / `-hhmm` → offset in minutes.
-/// An RFC 5965 feedback type: a MIME token (RFC 2045 §5.1), surrounding white space
-/// trimmed. None if it is empty or has a character a token may not.
-pub(crate) fn parse_feedback_type(s: &str) -> Option<&str> {
-    let t = s.trim();
-    let ok = !t.is_empty()
-        && t.bytes()
-            .all(|b| b.is_ascii_graphic() && !b"()<>@,;:\\\"/[]?=".contains(&b));
-    ok.then_some(t)
-}
-
 pub(crate) fn parse_zone(z: &str) -> Option<i32> {
     let b = z.as_bytes();
     if b.len() != 5 || !(b[0] == b'+' || b[0] == b'-') || !b[1..].iter().all(u8::is_ascii_digit) {
@@ -3311,5 +3229,8 @@ pub(crate) fn decode_encoded_characters(s: &str, strict: bool) -> Result<String,
     Ok(out)
 }
 
+mod include;
+pub(crate) use include::ResolvedInclude;
+pub use include::{IncludeResolver, IncludedScript, compile_with_includes};
 #[cfg(test)]
 mod tests;

@@ -19,6 +19,9 @@ pub struct Program {
     pub(crate) lines: Vec<u32>,
     /// Compile warnings.
     pub(crate) warnings: Vec<crate::error::Diagnostic>,
+    /// Includes resolved at compile time (`compile_with_includes`), whole tree; empty
+    /// when the host answers `Question::Include` at run time.
+    pub(crate) includes: Vec<crate::compile::ResolvedInclude>,
 }
 
 impl Program {
@@ -66,11 +69,7 @@ pub(crate) enum Piece {
     Local(u32),
     Global(u32),
     Match(u8),
-    /// `${env.NAME}` (vnd.dovecot.environment): the environment item NAME, "" if unknown.
-    Env(Box<str>),
-    /// `${tst.NAME}` (the test-suite language only): a value the test harness supplies.
-    Suite(Box<str>),
-    /// A reference in an unknown namespace: expands to "".
+    /// `${env.name}` / vendor namespaces are not supported: expands to "".
     Empty,
 }
 
@@ -138,8 +137,6 @@ pub(crate) enum MatchKind {
     Regex(Option<Arc<[LazyRegex]>>),
     Count(Relation),
     Value(Relation),
-    /// `:list` (RFC 6134): the keys name external lists; membership is asked of the host.
-    List,
 }
 
 /// Bytes lowercased at a time by [`LazyContains::is_match`].
@@ -425,8 +422,6 @@ pub(crate) enum Test {
         last: bool,
     },
     ValidNotifyMethod(StrList),
-    /// `valid_ext_list` (RFC 6134 §2.3).
-    ValidExtList(StrList),
     NotifyMethodCapability {
         uri: Value,
         capability: Value,
@@ -599,14 +594,5 @@ pub(crate) enum Instr {
         text: Value,
     },
     Error(Value),
-    /// `debug_log` (vnd.dovecot.debug).
-    DebugLog(Value),
-    /// `report` (vnd.dovecot.report).
-    Report {
-        headers_only: bool,
-        feedback_type: Value,
-        message: Value,
-        address: Value,
-    },
     Testsuite(Box<crate::testsuite::SuiteCommand>),
 }

@@ -114,7 +114,7 @@ impl Runtime<'_, '_> {
         out
     }
 
-    pub(crate) fn add_action(&mut self, a: Action) -> Res<()> {
+    fn add_action(&mut self, a: Action) -> Res<()> {
         let limit = self.ctx.limits.max_actions;
         // Duplicate deliveries are merged (RFC 5228 §2.10.3).
         let default_box = self.ctx.default_mailbox.clone();
@@ -339,27 +339,40 @@ impl Runtime<'_, '_> {
                         self.ctx.limits.max_includes
                     )));
                 }
-                let program = match self.ask(Question::Include {
-                    name: name.clone(),
-                    location: loc,
-                })? {
-                    Answer::Script(p) => p,
-                    Answer::NotFound if *optional => return Ok(pc + 1),
-                    Answer::NotFound => {
-                        return Err(Flow::Error(format!(
-                            "the included script \"{name}\" does not exist"
-                        )));
-                    }
-                    Answer::Error(e) => {
-                        return Err(Flow::Error(format!(
-                            "the included script \"{name}\" failed to compile: {e}"
-                        )));
-                    }
-                    _ => {
-                        return Err(Flow::Error(format!(
-                            "no script given for include \"{name}\""
-                        )));
-                    }
+                // Resolved at compile time (`compile_with_includes`): no question.
+                let resolved = self.frames.first().and_then(|f| {
+                    f.program
+                        .get()
+                        .includes
+                        .iter()
+                        .find(|r| r.location == loc && *r.name == *name)
+                        .map(|r| r.program.clone())
+                });
+                let program = match resolved {
+                    Some(Some(p)) => p,
+                    Some(None) => return Ok(pc + 1), // an absent `:optional` script
+                    None => match self.ask(Question::Include {
+                        name: name.clone(),
+                        location: loc,
+                    })? {
+                        Answer::Script(p) => p,
+                        Answer::NotFound if *optional => return Ok(pc + 1),
+                        Answer::NotFound => {
+                            return Err(Flow::Error(format!(
+                                "the included script \"{name}\" does not exist"
+                            )));
+                        }
+                        Answer::Error(e) => {
+                            return Err(Flow::Error(format!(
+                                "the included script \"{name}\" failed to compile: {e}"
+                            )));
+                        }
+                        _ => {
+                            return Err(Flow::Error(format!(
+                                "no script given for include \"{name}\""
+                            )));
+                        }
+                    },
                 };
                 self.include_count += 1;
                 if !self.included.iter().any(|(n, l)| *n == name && *l == loc) {
@@ -488,17 +501,6 @@ impl Runtime<'_, '_> {
                 let m = self.expand(m).into_owned();
                 return Err(Flow::Error(m));
             }
-            Instr::DebugLog(m) => {
-                // Logged at once, as Pigeonhole does: it stays even if the run fails later.
-                let m = self.expand(m).into_owned();
-                self.log.push(format!("DEBUG: {m}"));
-            }
-            Instr::Report {
-                headers_only,
-                feedback_type,
-                message,
-                address,
-            } => self.report(*headers_only, feedback_type, message, address)?,
             Instr::Testsuite(c) => return self.suite_command(c, pc),
             Instr::Jump(_) | Instr::JumpIf { .. } | Instr::Not | Instr::Test(_) => {
                 unreachable!("handled by exec")
