@@ -23,6 +23,11 @@ macro_rules! capabilities {
                 match self { $(Capability::$variant => $name,)* }
             }
 
+            /// Whether this is a vendor extension (`vnd.*`), off by default.
+            pub fn is_vendor(self) -> bool {
+                self.name().starts_with("vnd.")
+            }
+
             /// Looks a `require` name up (names are compared exactly, as RFC 5228 §6 asks).
             pub fn from_name(name: &str) -> Option<Self> {
                 match name { $($name => Some(Capability::$variant),)* _ => None }
@@ -113,6 +118,21 @@ capabilities! {
     SpecialUse = "special-use",
     /// `:fcc` on `vacation` and `notify` (RFC 8580).
     Fcc = "fcc",
+    /// External lists (RFC 6134): the `:list` match type, `valid_ext_list`, `redirect
+    /// :list`; list membership is a question to the host. Not in
+    /// [`Capabilities::delivery`]: a host enables it when it has lists to offer.
+    ExtLists = "extlists",
+    /// Dovecot's `debug_log` command (vendor extension; off unless the host enables it):
+    /// each message becomes a `DEBUG: ...` line in [`crate::Outcome::log`].
+    DovecotDebug = "vnd.dovecot.debug",
+    /// Dovecot's extra environment items (`vnd.dovecot.default-mailbox`,
+    /// `vnd.dovecot.username`, `vnd.dovecot.config.*`) and the `${env.*}` variable
+    /// namespace (vendor extension; off unless the host enables it). Implies
+    /// `environment`.
+    DovecotEnvironment = "vnd.dovecot.environment",
+    /// Dovecot's `report` command: an RFC 5965 abuse/feedback report about the message,
+    /// for the host to send (vendor extension; off unless the host enables it).
+    DovecotReport = "vnd.dovecot.report",
     /// Pigeonhole's test-suite language (only when [`crate::CompileOptions`] enables it).
     #[doc(hidden)]
     Testsuite = "vnd.dovecot.testsuite",
@@ -134,23 +154,45 @@ impl Capabilities {
         Self(0)
     }
 
-    /// Every extension a delivery-time script may use: all of [`Capability::ALL`] except
-    /// `imapsieve` (only for scripts run on IMAP events) and the test-suite language.
+    /// Every extension a delivery-time script may use by default: the standard ones
+    /// ([`Capabilities::all_extensions`]) except `imapsieve` (only for scripts run on IMAP
+    /// events) and `extlists` (only useful when the host has lists to answer with).
     pub fn delivery() -> Self {
         let mut s = Self::all_extensions();
         s.remove(Capability::ImapSieve);
+        s.remove(Capability::ExtLists);
         s
     }
 
-    /// Every extension except the test-suite language.
+    /// Every standard extension: all of [`Capability::ALL`] except the vendor (`vnd.*`)
+    /// extensions and the test-suite language.
     pub fn all_extensions() -> Self {
         let mut s = Self::empty();
         for &c in Capability::ALL {
-            if c != Capability::Testsuite {
+            if c != Capability::Testsuite && !c.is_vendor() {
                 s.insert(c);
             }
         }
         s
+    }
+
+    /// The vendor (`vnd.*`) extensions this crate implements (Dovecot's), never on by
+    /// default: a host that wants them adds them, e.g.
+    /// `Capabilities::delivery().union(Capabilities::vendor())`.
+    pub fn vendor() -> Self {
+        let mut s = Self::empty();
+        for &c in Capability::ALL {
+            if c != Capability::Testsuite && c.is_vendor() {
+                s.insert(c);
+            }
+        }
+        s
+    }
+
+    /// The capabilities in either set.
+    #[must_use]
+    pub fn union(self, other: Self) -> Self {
+        Self(self.0 | other.0)
     }
 
     /// Whether `c` is in the set.
@@ -224,5 +266,21 @@ mod tests {
         let s = d.to_sieve_capability_string();
         assert!(s.starts_with("fileinto reject ereject envelope"));
         assert!(!s.contains("vnd.dovecot"));
+        assert!(!d.contains(Capability::ExtLists));
+        let all = Capabilities::all_extensions();
+        assert!(all.contains(Capability::ExtLists));
+        assert!(!all.contains(Capability::DovecotDebug));
+        let v = Capabilities::vendor();
+        assert!(v.contains(Capability::DovecotReport));
+        assert!(!v.contains(Capability::Testsuite));
+        assert!(!v.contains(Capability::Vacation));
+        let both = d.union(v);
+        assert!(
+            both.contains(Capability::DovecotEnvironment) && both.contains(Capability::Vacation)
+        );
+        assert!(
+            both.to_sieve_capability_string()
+                .contains("vnd.dovecot.debug")
+        );
     }
 }

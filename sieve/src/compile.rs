@@ -280,6 +280,7 @@ enum MatchSpec {
     Regex,
     Count(Relation),
     Value(Relation),
+    List,
 }
 
 /// Which shared tag groups a test accepts.
@@ -636,6 +637,10 @@ impl Compiler<'_> {
                     match c {
                         Capability::SpamTestPlus => self.required.insert(Capability::SpamTest),
                         Capability::VacationSeconds => self.required.insert(Capability::Vacation),
+                        // Pigeonhole loads `environment` implicitly with its vendor items.
+                        Capability::DovecotEnvironment => {
+                            self.required.insert(Capability::Environment);
+                        }
                         _ => {}
                     }
                 }
@@ -868,6 +873,12 @@ impl Compiler<'_> {
                 };
                 c.comparator = Some((cmp, pos));
             }
+            "list" if accept.match_type && self.has(Capability::ExtLists) => {
+                if c.match_kind.is_some() {
+                    return dup("match type");
+                }
+                c.match_kind = Some((MatchSpec::List, pos));
+            }
             "is" | "contains" | "matches" | "regex" | "count" | "value" if accept.match_type => {
                 if c.match_kind.is_some() {
                     return dup("match type");
@@ -1043,6 +1054,13 @@ impl Compiler<'_> {
             }
             MatchSpec::Count(r) => MatchKind::Count(r),
             MatchSpec::Value(r) => MatchKind::Value(r),
+            // The keys are list names, not strings to compare (RFC 6134 §2.2).
+            MatchSpec::List => {
+                if let Some((_, cpos)) = c.comparator {
+                    return err(cpos, "the :list match type does not allow a comparator");
+                }
+                MatchKind::List
+            }
         };
         Ok(Match { kind, comparator })
     }
@@ -1141,6 +1159,13 @@ impl Compiler<'_> {
             let i = self.global_index(&parts[1].to_ascii_lowercase());
             return Ok(Some(Piece::Global(i)));
         }
+        // `${env.NAME}`: the environment item NAME (vnd.dovecot.environment).
+        if parts[0].eq_ignore_ascii_case("env") && self.has(Capability::DovecotEnvironment) {
+            return Ok(Some(Piece::Env(lower[4..].into())));
+        }
+        if parts[0].eq_ignore_ascii_case("tst") && self.has(Capability::Testsuite) {
+            return Ok(Some(Piece::Suite(lower[4..].into())));
+        }
         // Unknown namespaces expand to nothing.
         Ok(Some(Piece::Empty))
     }
@@ -1180,6 +1205,12 @@ impl Compiler<'_> {
         {
             let l = parts[1].to_ascii_lowercase();
             return Ok(VarRef::Global(self.global_index(&l)));
+        }
+        if parts.len() > 1 && parts[0].eq_ignore_ascii_case("env") {
+            return err(
+                pos,
+                format!("cannot assign to the environment variable \"{name}\""),
+            );
         }
         if parts.len() > 1 {
             return err(
@@ -1781,6 +1812,14 @@ impl Compiler<'_> {
                     last,
                 })
             }
+            "valid_ext_list" => {
+                self.need(Capability::ExtLists, "the test 'valid_ext_list'", pos)?;
+                let p =
+                    self.tags_with(name, "test", pos, &t.args, Accept::default(), &mut c, none)?;
+                p.expect_count(&["list names"])?;
+                let (l, lp) = p.list(0, "list names")?;
+                Ok(Test::ValidExtList(self.list(l, lp)?))
+            }
             "valid_notify_method" => {
                 self.need(Capability::Enotify, "the test 'valid_notify_method'", pos)?;
                 let p =
@@ -1937,10 +1976,18 @@ impl Compiler<'_> {
                     &cmd.args,
                     Accept::default(),
                     &mut c,
-                    &mut |s, _, tag, _| {
+                    &mut |s, _, tag, tp| {
                         if tag == "copy" && s.has(Capability::Copy) {
                             copy = true;
                             return Ok(true);
+                        }
+                        // RFC 6134 §2.5's `redirect :list` would make this crate expand a
+                        // list into recipients; like Pigeonhole, it is refused.
+                        if tag == "list" && s.has(Capability::ExtLists) {
+                            return err(
+                                tp,
+                                "redirect :list (RFC 6134 §2.5) is not supported: redirect to the list's address instead",
+                            );
                         }
                         Ok(false)
                     },
@@ -2450,6 +2497,61 @@ impl Compiler<'_> {
                     subject,
                     headers,
                     text: self.value(r, rp)?,
+                }
+            }
+            "debug_log" => {
+                self.need(Capability::DovecotDebug, "the command 'debug_log'", pos)?;
+                let p = self.tags_with(
+                    name,
+                    "command",
+                    pos,
+                    &cmd.args,
+                    Accept::default(),
+                    &mut c,
+                    none,
+                )?;
+                p.expect_count(&["message"])?;
+                let (m, mp) = p.string(0, "message")?;
+                Instr::DebugLog(self.value(m, mp)?)
+            }
+            "report" => {
+                self.need(Capability::DovecotReport, "the command 'report'", pos)?;
+                let mut headers_only = false;
+                let p = self.tags_with(
+                    name,
+                    "command",
+                    pos,
+                    &cmd.args,
+                    Accept::default(),
+                    &mut c,
+                    &mut |_, _, tag, _| {
+                        if tag == "headers_only" {
+                            headers_only = true;
+                            return Ok(true);
+                        }
+                        Ok(false)
+                    },
+                )?;
+                p.expect_count(&["feedback type", "message", "address"])?;
+                let (ft, fp) = p.string(0, "feedback type")?;
+                if !ft.contains("${") && parse_feedback_type(ft).is_none() {
+                    return err(
+                        fp,
+                        format!(
+                            "invalid feedback type \"{ft}\" (RFC 5965: a token such as \"abuse\", \"fraud\", \"virus\" or \"other\")"
+                        ),
+                    );
+                }
+                let (m, mp) = p.string(1, "message")?;
+                let (addr, ap) = p.string(2, "address")?;
+                if !addr.contains("${") && crate::address::parse_redirect_address(addr).is_none() {
+                    return err(ap, format!("invalid report address \"{addr}\""));
+                }
+                Instr::Report {
+                    headers_only,
+                    feedback_type: self.value(ft, fp)?,
+                    message: self.value(m, mp)?,
+                    address: self.value(addr, ap)?,
                 }
             }
             "error" => {
@@ -3082,6 +3184,16 @@ fn is_special_use(s: &str) -> bool {
 }
 
 /// `+hhmm` / `-hhmm` → offset in minutes.
+/// An RFC 5965 feedback type: a MIME token (RFC 2045 §5.1), surrounding white space
+/// trimmed. None if it is empty or has a character a token may not.
+pub(crate) fn parse_feedback_type(s: &str) -> Option<&str> {
+    let t = s.trim();
+    let ok = !t.is_empty()
+        && t.bytes()
+            .all(|b| b.is_ascii_graphic() && !b"()<>@,;:\\\"/[]?=".contains(&b));
+    ok.then_some(t)
+}
+
 pub(crate) fn parse_zone(z: &str) -> Option<i32> {
     let b = z.as_bytes();
     if b.len() != 5 || !(b[0] == b'+' || b[0] == b'-') || !b[1..].iter().all(u8::is_ascii_digit) {

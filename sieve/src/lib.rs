@@ -34,7 +34,12 @@
 //!   include, date, index, editheader, mailbox, mboxmetadata, servermetadata, foreverypart,
 //!   mime, extracttext, replace, enclose, spamtest, spamtestplus, virustest, duplicate,
 //!   environment, regex (linear time), enotify with mailto, ihave, imapsieve, special-use,
-//!   fcc. MIME parsing and RFC 2047/2231 decoding come from `mail-parser`.
+//!   fcc, extlists (list membership is a [`Question`] to the host; `redirect :list` is
+//!   refused, as in Pigeonhole). Off unless the host enables them
+//!   ([`Capabilities::vendor`]): Dovecot's vnd.dovecot.debug (`debug_log` into
+//!   [`Outcome::log`]), vnd.dovecot.environment (extra items, `${env.*}`) and
+//!   vnd.dovecot.report (an RFC 5965 feedback report as [`Action::Report`]). MIME parsing
+//!   and RFC 2047/2231 decoding come from `mail-parser`.
 //! - [`lexer`]: the lexical grammar of RFC 5228 §8.1: identifiers, tags, numbers with
 //!   `K`/`M`/`G` quantifiers (overflow is an error), quoted strings with their escape rules,
 //!   `text:` multi-line strings with dot-unstuffing, both comment forms, and the line and

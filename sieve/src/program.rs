@@ -69,7 +69,11 @@ pub(crate) enum Piece {
     Local(u32),
     Global(u32),
     Match(u8),
-    /// `${env.name}` / vendor namespaces are not supported: expands to "".
+    /// `${env.NAME}` (vnd.dovecot.environment): the environment item NAME, "" if unknown.
+    Env(Box<str>),
+    /// `${tst.NAME}` (the test-suite language only): a value the test harness supplies.
+    Suite(Box<str>),
+    /// A reference in an unknown namespace: expands to "".
     Empty,
 }
 
@@ -137,6 +141,8 @@ pub(crate) enum MatchKind {
     Regex(Option<Arc<[LazyRegex]>>),
     Count(Relation),
     Value(Relation),
+    /// `:list` (RFC 6134): the keys name external lists; membership is asked of the host.
+    List,
 }
 
 /// Bytes lowercased at a time by [`LazyContains::is_match`].
@@ -422,6 +428,8 @@ pub(crate) enum Test {
         last: bool,
     },
     ValidNotifyMethod(StrList),
+    /// `valid_ext_list` (RFC 6134 §2.3).
+    ValidExtList(StrList),
     NotifyMethodCapability {
         uri: Value,
         capability: Value,
@@ -594,5 +602,14 @@ pub(crate) enum Instr {
         text: Value,
     },
     Error(Value),
+    /// `debug_log` (vnd.dovecot.debug).
+    DebugLog(Value),
+    /// `report` (vnd.dovecot.report).
+    Report {
+        headers_only: bool,
+        feedback_type: Value,
+        message: Value,
+        address: Value,
+    },
     Testsuite(Box<crate::testsuite::SuiteCommand>),
 }

@@ -40,18 +40,6 @@ fn skipped_files() -> Vec<(&'static str, &'static str)> {
             "vnd.dovecot.pipe/filter/execute need Pigeonhole's external programs (not copied; out of scope)",
         ),
         (
-            "extensions/vnd.dovecot/",
-            "Dovecot vendor extensions (vnd.dovecot.debug/environment/report) are not implemented",
-        ),
-        (
-            "extensions/extlists/",
-            "extlists (RFC 6134) is not in this crate's extension list",
-        ),
-        (
-            "extensions/mailbox/errors.svtest",
-            "requires vnd.dovecot.debug",
-        ),
-        (
             "extensions/variables/limits.svtest",
             "not run upstream either (absent from Pigeonhole's Makefile)",
         ),
@@ -111,6 +99,8 @@ struct Suite {
     duplicates: HashSet<String>,
     blocks: Vec<(String, Option<String>)>,
     current: Option<(String, Option<String>)>,
+    /// extlists: the configured lists (normalized name → members).
+    lists: HashMap<String, HashSet<String>>,
     /// The compile-time site policy as last reloaded: editheader's largest header and
     /// whether notify is allowed (`sieve_notify_max_notifications = 0` forbids it).
     compile_policy: (usize, bool),
@@ -121,7 +111,29 @@ struct Suite {
 }
 
 fn opts() -> CompileOptions {
-    CompileOptions::default().with_capabilities(Capabilities::all_extensions())
+    // Pigeonhole's testsuite has its vendor extensions (vnd.dovecot.*) enabled.
+    CompileOptions::default()
+        .with_capabilities(Capabilities::all_extensions().union(Capabilities::vendor()))
+}
+
+/// The members of a Dovecot `file` dict address book: keys `priv/sieve/extlists/VALUE`
+/// (lines alternate key and value).
+fn dict_list(path: &Path) -> HashSet<String> {
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    text.lines()
+        .step_by(2)
+        .filter_map(|k| k.strip_prefix("priv/sieve/extlists/"))
+        .map(str::to_string)
+        .collect()
+}
+
+/// An extlists name as Pigeonhole normalizes it (`:x` is `urn:ietf:params:sieve:x`).
+fn list_uri(name: &str) -> String {
+    if name.starts_with(':') {
+        format!("urn:ietf:params:sieve{name}")
+    } else {
+        name.to_string()
+    }
 }
 
 /// The address in a header value: inside `<>` if present, else the trimmed text.
@@ -193,6 +205,7 @@ impl Suite {
             duplicates: HashSet::new(),
             blocks: Vec::new(),
             current: None,
+            lists: HashMap::new(),
             compile_policy: (2048, true),
         };
         s.mailboxes.insert("INBOX".into(), Vec::new());
@@ -242,6 +255,49 @@ impl Suite {
                 _ => RedirectSender::Explicit(header_address(v)),
             });
         }
+        // vnd.dovecot.environment: the user name, and `sieve_environment/NAME` settings
+        // as the items vnd.dovecot.config.NAME.
+        ctx.environment
+            .push(("vnd.dovecot.username".into(), "testsuite".into()));
+        for (k, v) in c {
+            if let Some(name) = k.strip_prefix("sieve_environment/") {
+                ctx.environment
+                    .push((format!("vnd.dovecot.config.{name}"), v.clone()));
+            }
+        }
+        ctx.testsuite_values = vec![("path".into(), self.dir.display().to_string())];
+        if let Some(v) = c.get("sieve_report_from") {
+            let v = v.trim();
+            ctx.report_sender = match v {
+                "postmaster" => None,
+                "recipient" => Some(RedirectSender::Recipient),
+                "orig_recipient" => Some(RedirectSender::OriginalRecipient),
+                "user_email" => Some(RedirectSender::UserEmail),
+                "sender" => Some(RedirectSender::Sender),
+                _ => Some(RedirectSender::Explicit(header_address(v))),
+            };
+        }
+        // extlists: `sieve_extlists_list` names the lists; a list with a file dict has
+        // the dict's members, one without is empty. The default address book always
+        // exists (Pigeonhole adds it).
+        let mut lists = HashMap::new();
+        lists.insert(
+            "urn:ietf:params:sieve:addrbook:default".to_string(),
+            HashSet::new(),
+        );
+        if let Some(names) = c.get("sieve_extlists_list") {
+            for name in names.split_whitespace() {
+                let members = c
+                    .get(&format!("sieve_extlists_list/{name}/dict/file/path"))
+                    .map(|p| dict_list(Path::new(p)))
+                    .unwrap_or_default();
+                let listed = c
+                    .get(&format!("sieve_extlists_list/{name}/name"))
+                    .map_or(name, String::as_str);
+                lists.insert(list_uri(listed), members);
+            }
+        }
+        self.lists = lists;
         if let Some(v) = c.get("recipient_delimiter") {
             ctx.recipient_delimiter.clone_from(v);
         }
@@ -464,6 +520,13 @@ impl Suite {
             Question::SpecialUseExists { .. } => Answer::Bool(false),
             Question::Duplicate { id, .. } => Answer::Bool(self.duplicates.contains(id)),
             Question::Environment(_) => Answer::Value(None),
+            Question::ExtListExists(list) => Answer::Bool(self.lists.contains_key(list)),
+            Question::ExtListMember { list, values } => match self.lists.get(list) {
+                None => Answer::NotFound,
+                Some(members) => {
+                    Answer::Value(values.iter().find(|v| members.contains(*v)).cloned())
+                }
+            },
             Question::Include { name, location } => self.include(name, *location),
             _ => Answer::Bool(false),
         }
@@ -685,6 +748,7 @@ impl Suite {
                     }
                 }
                 Action::ReplaceMessage { message: m } => message = m.to_vec(),
+                Action::Report { message: m, .. } => self.send(m),
                 _ => {}
             }
         }

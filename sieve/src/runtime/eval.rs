@@ -72,6 +72,8 @@ impl Runtime<'_, '_> {
                     max_steps: self.ctx.limits.max_cpu_steps,
                     match_vars: &mut self.match_vars,
                     vars,
+                    answers: &self.answers,
+                    answer_pos: &mut self.answer_pos,
                 };
                 match_with(&values, &keys, mt, &mut cx)
             }
@@ -222,6 +224,8 @@ impl Runtime<'_, '_> {
                     max_steps: self.ctx.limits.max_cpu_steps,
                     match_vars: &mut self.match_vars,
                     vars,
+                    answers: &self.answers,
+                    answer_pos: &mut self.answer_pos,
                 };
                 match_with(&values, &keys, mt, &mut cx)
             }
@@ -300,16 +304,33 @@ impl Runtime<'_, '_> {
                 }
                 Ok(true)
             }
+            Test::ValidExtList(names) => {
+                for n in self
+                    .expand_list(names)
+                    .into_iter()
+                    .map(Cow::into_owned)
+                    .collect::<Vec<_>>()
+                {
+                    let Some(list) = ext_list_name(&n) else {
+                        return Ok(false);
+                    };
+                    if !self.ask_bool(Question::ExtListExists(list))? {
+                        return Ok(false);
+                    }
+                }
+                Ok(true)
+            }
             Test::Environment { name, keys, mt } => {
                 let name = self.expand(name).to_ascii_lowercase();
-                let known = self
-                    .ctx
-                    .environment
-                    .iter()
-                    .find(|(n, _)| n.eq_ignore_ascii_case(&name))
-                    .map(|(_, v)| v.clone());
+                let known = self.env_item(&name).map(str::to_string);
                 let value = match known {
                     Some(v) => Some(v),
+                    // Dovecot's items do not exist without vnd.dovecot.environment.
+                    None if name.starts_with("vnd.dovecot.")
+                        && !self.has(Capability::DovecotEnvironment) =>
+                    {
+                        None
+                    }
                     None => self.ask_value(Question::Environment(name))?,
                 };
                 // An item the host does not know fails the test, whatever the match type
@@ -563,6 +584,8 @@ impl Runtime<'_, '_> {
             max_steps: self.ctx.limits.max_cpu_steps,
             match_vars: &mut self.match_vars,
             vars,
+            answers: &self.answers,
+            answer_pos: &mut self.answer_pos,
         };
         match_with(&values, &keys, mt, &mut cx)
     }
@@ -665,6 +688,8 @@ impl Runtime<'_, '_> {
             max_steps: self.ctx.limits.max_cpu_steps,
             match_vars: &mut self.match_vars,
             vars,
+            answers: &self.answers,
+            answer_pos: &mut self.answer_pos,
         };
         match_with(&values, &keys, mt, &mut cx)
     }
@@ -683,6 +708,8 @@ impl Runtime<'_, '_> {
             max_steps: self.ctx.limits.max_cpu_steps,
             match_vars: &mut self.match_vars,
             vars,
+            answers: &self.answers,
+            answer_pos: &mut self.answer_pos,
         };
         match_with(&values, &keys, mt, &mut cx)
     }
@@ -694,6 +721,38 @@ pub(crate) struct MatchState<'a> {
     pub max_steps: u64,
     pub match_vars: &'a mut Vec<String>,
     pub vars: bool,
+    /// The answers to this instruction's questions so far (`:list` asks the host).
+    pub answers: &'a [Answer],
+    pub answer_pos: &'a mut usize,
+}
+
+impl MatchState<'_> {
+    /// The next answer to a question of this instruction, or `Flow::Ask`.
+    fn ask(&mut self, q: Question) -> Res<Answer> {
+        if let Some(a) = self.answers.get(*self.answer_pos) {
+            *self.answer_pos += 1;
+            return Ok(a.clone());
+        }
+        Err(Flow::Ask(q))
+    }
+}
+
+/// An external list's name as a URI (RFC 6134 §2.1): a leading `:` is short for
+/// `urn:ietf:params:sieve` (`:addrbook:default` is
+/// `urn:ietf:params:sieve:addrbook:default`); the scheme is lowercased. None if the name
+/// is not a URI (an RFC 3986 scheme, then something without white space or controls).
+pub(crate) fn ext_list_name(name: &str) -> Option<String> {
+    let uri = if name.starts_with(':') {
+        format!("urn:ietf:params:sieve{name}")
+    } else {
+        name.to_string()
+    };
+    let (scheme, rest) = uri.split_once(':')?;
+    let mut sb = scheme.bytes();
+    let scheme_ok = sb.next().is_some_and(|b| b.is_ascii_alphabetic())
+        && sb.all(|b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'-' | b'.'));
+    let rest_ok = !rest.is_empty() && rest.chars().all(|c| !c.is_whitespace() && !c.is_control());
+    (scheme_ok && rest_ok).then(|| format!("{}:{rest}", scheme.to_ascii_lowercase()))
 }
 
 /// Matches values against keys; on a `:matches`/`:regex` success with variables on, sets
@@ -707,6 +766,34 @@ pub(crate) fn match_with<S: AsRef<str>, K: AsRef<str>>(
     *cx.steps += (values.len() * keys.len()) as u64;
     let vars = cx.vars;
     match &mt.kind {
+        MatchKind::List => {
+            if values.is_empty() {
+                return Ok(false);
+            }
+            let values: Vec<String> = values.iter().map(|v| v.as_ref().to_string()).collect();
+            for k in keys {
+                // A key that is not a list name matches nothing (Pigeonhole warns).
+                let Some(list) = ext_list_name(k.as_ref()) else {
+                    continue;
+                };
+                let q = Question::ExtListMember {
+                    list,
+                    values: values.clone(),
+                };
+                match cx.ask(q)? {
+                    Answer::Value(Some(member)) => {
+                        if vars {
+                            *cx.match_vars = vec![member];
+                        }
+                        return Ok(true);
+                    }
+                    Answer::Bool(true) => return Ok(true),
+                    Answer::Error(e) => return Err(Flow::Error(e)),
+                    _ => {}
+                }
+            }
+            Ok(false)
+        }
         MatchKind::Count(rel) => {
             let n = values.len().to_string();
             Ok(keys

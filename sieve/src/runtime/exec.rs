@@ -114,7 +114,7 @@ impl Runtime<'_, '_> {
         out
     }
 
-    fn add_action(&mut self, a: Action) -> Res<()> {
+    pub(crate) fn add_action(&mut self, a: Action) -> Res<()> {
         let limit = self.ctx.limits.max_actions;
         // Duplicate deliveries are merged (RFC 5228 §2.10.3).
         let default_box = self.ctx.default_mailbox.clone();
@@ -501,6 +501,17 @@ impl Runtime<'_, '_> {
                 let m = self.expand(m).into_owned();
                 return Err(Flow::Error(m));
             }
+            Instr::DebugLog(m) => {
+                // Logged at once, as Pigeonhole does: it stays even if the run fails later.
+                let m = self.expand(m).into_owned();
+                self.log.push(format!("DEBUG: {m}"));
+            }
+            Instr::Report {
+                headers_only,
+                feedback_type,
+                message,
+                address,
+            } => self.report(*headers_only, feedback_type, message, address)?,
             Instr::Testsuite(c) => return self.suite_command(c, pc),
             Instr::Jump(_) | Instr::JumpIf { .. } | Instr::Not | Instr::Test(_) => {
                 unreachable!("handled by exec")

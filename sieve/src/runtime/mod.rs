@@ -30,6 +30,7 @@ mod eval;
 mod exec;
 mod matching;
 mod message;
+mod report;
 mod types;
 mod vacation;
 
@@ -437,12 +438,53 @@ impl<'p, 'm> Runtime<'p, 'm> {
                                 out.push_str(m);
                             }
                         }
+                        Piece::Env(name) => {
+                            // A name with '_' also finds the item spelled with '-'
+                            // (`${env.vnd.dovecot.default_mailbox}`), as Pigeonhole.
+                            let v = self.env_item(name).or_else(|| {
+                                name.contains('_')
+                                    .then(|| self.env_item(&name.replace('_', "-")))
+                                    .flatten()
+                            });
+                            if let Some(v) = v {
+                                out.push_str(v);
+                            }
+                        }
+                        Piece::Suite(name) => {
+                            if let Some((_, v)) = self
+                                .ctx
+                                .testsuite_values
+                                .iter()
+                                .find(|(n, _)| n.eq_ignore_ascii_case(name))
+                            {
+                                out.push_str(v);
+                            }
+                        }
                         Piece::Empty => {}
                     }
                 }
                 Cow::Owned(out)
             }
         }
+    }
+
+    /// An environment item the context knows (lowercase `name`): the host's list, and
+    /// with vnd.dovecot.environment `vnd.dovecot.default-mailbox`. `vnd.dovecot.*` items
+    /// exist only for scripts that require vnd.dovecot.environment.
+    pub(crate) fn env_item(&self, name: &str) -> Option<&str> {
+        if name.starts_with("vnd.dovecot.") {
+            if !self.has(Capability::DovecotEnvironment) {
+                return None;
+            }
+            if name == "vnd.dovecot.default-mailbox" {
+                return Some(&self.ctx.default_mailbox);
+            }
+        }
+        self.ctx
+            .environment
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
     }
 
     pub(crate) fn expand_list<'v>(&self, l: &'v [Value]) -> Vec<Cow<'v, str>> {
@@ -549,5 +591,7 @@ impl<'p, 'm> Runtime<'p, 'm> {
     }
 }
 
+#[cfg(test)]
+mod ext_tests;
 #[cfg(test)]
 mod tests;

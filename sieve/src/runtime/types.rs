@@ -235,6 +235,12 @@ pub struct Context {
     /// Known `environment` items (RFC 5183: `domain`, `host`, `location`, `name`, `phase`,
     /// `remote-host`, `remote-ip`, `version`, and `imap.*` for IMAPSieve). Items not listed
     /// are asked from the host with [`Question::Environment`].
+    ///
+    /// Items named `vnd.dovecot.*` (e.g. `vnd.dovecot.username`, and
+    /// `vnd.dovecot.config.NAME` for Dovecot's `sieve_environment` settings) exist only for
+    /// scripts that require `vnd.dovecot.environment`, which also sees
+    /// `vnd.dovecot.default-mailbox` ([`Context::default_mailbox`]) and reads every item
+    /// listed here as `${env.NAME}`.
     pub environment: Vec<(String, String)>,
     /// The `notify_method_capability` "online" answer for mailto (RFC 5435 §5; "maybe").
     pub notify_online: String,
@@ -250,6 +256,12 @@ pub struct Context {
     /// Mark redirected mail with `X-Sieve-Redirected-From: <user>` and refuse to redirect
     /// mail that already carries the user's mark (a redirect loop); default on.
     pub redirect_loop_protection: bool,
+    /// The `From:` of `report` messages (vnd.dovecot.report). `None` (the default):
+    /// [`Context::postmaster`], as Dovecot's `sieve_report_from = postmaster`.
+    pub report_sender: Option<RedirectSender>,
+    /// Values of the test-suite language's `${tst.NAME}` namespace (test harnesses only).
+    #[doc(hidden)]
+    pub testsuite_values: Vec<(String, String)>,
 }
 
 impl Default for Context {
@@ -278,6 +290,8 @@ impl Default for Context {
             notify_sender: None,
             postmaster: String::new(),
             redirect_loop_protection: true,
+            report_sender: None,
+            testsuite_values: Vec::new(),
         }
     }
 }
@@ -354,6 +368,20 @@ pub enum Question {
         /// Personal or global.
         location: ScriptLocation,
     },
+    /// `:list` (RFC 6134 §2.2): is one of `values` a member of the external list `list`
+    /// (a URI, `:` shorthands already expanded, e.g.
+    /// `urn:ietf:params:sieve:addrbook:default`)? Answer [`Answer::Value`] with the first
+    /// of `values` that is a member (the test's `${0}`), `Value(None)` if none is, or
+    /// [`Answer::NotFound`] if there is no such list (the key is then skipped).
+    ExtListMember {
+        /// The list's name.
+        list: String,
+        /// The values to look up, in order.
+        values: Vec<String>,
+    },
+    /// `valid_ext_list` (RFC 6134 §2.3): does the host have this list (a URI, `:`
+    /// shorthands expanded)? Answer [`Answer::Bool`].
+    ExtListExists(String),
     /// A `vnd.dovecot.testsuite` command (test harnesses only).
     #[doc(hidden)]
     Testsuite(TestsuiteRequest),
@@ -514,6 +542,17 @@ pub enum Action {
         /// The new message, complete.
         message: Arc<[u8]>,
     },
+    /// `report` (vnd.dovecot.report): send `message`, an RFC 5965 feedback report
+    /// (`multipart/report; report-type=feedback-report`) about the message, to `address`.
+    /// It does not cancel the implicit keep.
+    Report {
+        /// The feedback type (`abuse`, `fraud`, `virus`, `other`, ...).
+        feedback_type: String,
+        /// The report's recipient.
+        address: String,
+        /// The complete report, from the null sender.
+        message: Box<OutgoingMessage>,
+    },
     /// `error` (RFC 5463): the script failed on purpose with this message.
     Error {
         /// The message.
@@ -534,6 +573,7 @@ impl Action {
             Self::Vacation { .. } => "vacation",
             Self::Notify { .. } => "notify",
             Self::ReplaceMessage { .. } => "replace",
+            Self::Report { .. } => "report",
             Self::Error { .. } => "error",
         }
     }
