@@ -133,6 +133,19 @@ capabilities! {
     /// Dovecot's `report` command: an RFC 5965 abuse/feedback report about the message,
     /// for the host to send (vendor extension; off unless the host enables it).
     DovecotReport = "vnd.dovecot.report",
+    /// `pipe`: the message is handed to an external program after the script, like
+    /// `redirect` (Pigeonhole's sieve_extprograms plugin,
+    /// `doc/rfc/spec-bosch-sieve-extprograms.txt`). The runtime never runs programs: it
+    /// returns [`crate::Action::Pipe`]. Vendor extension, off unless the host enables it.
+    Pipe = "vnd.dovecot.pipe",
+    /// `filter` (command and test): the message is replaced by an external program's
+    /// output; asked as [`crate::Question::Program`]. Vendor extension, off unless the host
+    /// enables it.
+    Filter = "vnd.dovecot.filter",
+    /// `execute` (command and test): an external program runs, its output optionally
+    /// captured in a variable; asked as [`crate::Question::Program`]. Vendor extension, off
+    /// unless the host enables it.
+    Execute = "vnd.dovecot.execute",
     /// Pigeonhole's test-suite language (only when [`crate::CompileOptions`] enables it).
     #[doc(hidden)]
     Testsuite = "vnd.dovecot.testsuite",

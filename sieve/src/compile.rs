@@ -94,6 +94,11 @@ pub struct CompileOptions {
     /// notify action"); the run-time counterpart is
     /// [`crate::RunLimits::max_notifications`] = 0, for scripts compiled before.
     pub allow_notify: bool,
+    /// Compatibility (default false): accept `:comparator "i;unicode-casemap"` without
+    /// `require "comparator-i;unicode-casemap"`, as Pigeonhole does since it made the
+    /// comparator a core one (2025). RFC 5228 §2.7.3 says only `i;octet` and
+    /// `i;ascii-casemap` may be used without `require`, so strict is the default.
+    pub implicit_unicode_casemap: bool,
 }
 
 impl Default for CompileOptions {
@@ -104,6 +109,7 @@ impl Default for CompileOptions {
             testsuite: false,
             max_header_size: 2048,
             allow_notify: true,
+            implicit_unicode_casemap: false,
         }
     }
 }
@@ -862,11 +868,13 @@ impl Compiler<'_> {
                         Comparator::AsciiNumeric
                     }
                     "i;unicode-casemap" => {
-                        self.need(
-                            Capability::ComparatorUnicodeCasemap,
-                            "the comparator \"i;unicode-casemap\"",
-                            vpos,
-                        )?;
+                        if !self.opts.implicit_unicode_casemap {
+                            self.need(
+                                Capability::ComparatorUnicodeCasemap,
+                                "the comparator \"i;unicode-casemap\"",
+                                vpos,
+                            )?;
+                        }
                         Comparator::UnicodeCasemap
                     }
                     _ => return err(vpos, format!("unknown comparator \"{name}\"")),
@@ -1897,6 +1905,7 @@ impl Compiler<'_> {
                     Test::False
                 })
             }
+            "filter" | "execute" => self.program_test(name, &t.args, pos),
             _ if self.has(Capability::Testsuite) && name.starts_with("test_") => self.suite_test(t),
             _ => err(pos, format!("unknown test '{name}'")),
         }
@@ -2569,6 +2578,10 @@ impl Compiler<'_> {
                 let (m, mp) = p.string(0, "message")?;
                 Instr::Error(self.value(m, mp)?)
             }
+            "pipe" => self.pipe_command(name, &cmd.args, pos)?,
+            "filter" | "execute" => Instr::Program(Box::new(
+                self.program_call(name, "command", &cmd.args, pos)?,
+            )),
             _ if self.has(Capability::Testsuite)
                 && (name == "test" || name.starts_with("test_")) =>
             {
@@ -3341,6 +3354,7 @@ pub(crate) fn decode_encoded_characters(s: &str, strict: bool) -> Result<String,
     Ok(out)
 }
 
+mod extprograms;
 mod include;
 pub(crate) use include::ResolvedInclude;
 pub use include::{IncludeResolver, IncludedScript, compile_with_includes};

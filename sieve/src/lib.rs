@@ -27,7 +27,7 @@
 //!   [`Question`]s it cannot answer itself and returns an [`Outcome`]: the [`Action`]s,
 //!   tracking ids to record, and any error (the message is then kept, RFC 5228 §2.10.6).
 //!   Limits: CPU steps, actions, redirects, notifications, includes, variable size, header
-//!   edits.
+//!   edits, external program runs and the program output kept.
 //! - Extensions ([`Capability`]): fileinto, reject, ereject, envelope, encoded-character,
 //!   comparator-i;ascii-numeric, comparator-i;unicode-casemap, relational, subaddress, copy,
 //!   body, vacation (with RFC 3834's rules), vacation-seconds, variables, imap4flags,
@@ -38,8 +38,13 @@
 //!   refused, as in Pigeonhole). Off unless the host enables them
 //!   ([`Capabilities::vendor`]): Dovecot's vnd.dovecot.debug (`debug_log` into
 //!   [`Outcome::log`]), vnd.dovecot.environment (extra items, `${env.*}`) and
-//!   vnd.dovecot.report (an RFC 5965 feedback report as [`Action::Report`]). MIME parsing
-//!   and RFC 2047/2231 decoding come from `mail-parser`.
+//!   vnd.dovecot.report (an RFC 5965 feedback report as [`Action::Report`]). Also off by
+//!   default, Pigeonhole's external programs (see [`runtime::ProgramRequest`]):
+//!   vnd.dovecot.pipe (`pipe` returns [`Action::Pipe`] for the host to carry out, like
+//!   redirect), vnd.dovecot.filter and vnd.dovecot.execute (the runtime asks
+//!   [`Question::Program`] and resumes with the program's output: a new message, or a
+//!   variable's value); the crate never runs a program. MIME parsing and RFC 2047/2231
+//!   decoding come from `mail-parser`.
 //! - [`lexer`]: the lexical grammar of RFC 5228 §8.1: identifiers, tags, numbers with
 //!   `K`/`M`/`G` quantifiers (overflow is an error), quoted strings with their escape rules,
 //!   `text:` multi-line strings with dot-unstuffing, both comment forms, and the line and

@@ -445,6 +445,8 @@ pub(crate) enum Test {
         keys: StrList,
         mt: Match,
     },
+    /// `filter` or `execute` used as a test.
+    Program(Box<ProgramCall>),
     Testsuite(Box<crate::testsuite::SuiteTest>),
 }
 
@@ -611,5 +613,38 @@ pub(crate) enum Instr {
         message: Value,
         address: Value,
     },
+    /// `pipe` (vnd.dovecot.pipe).
+    Pipe(Box<PipeCmd>),
+    /// `filter` or `execute` used as a command.
+    Program(Box<ProgramCall>),
     Testsuite(Box<crate::testsuite::SuiteCommand>),
+}
+
+/// `pipe [:copy] [:try] <program> [<args>]`.
+#[derive(Clone, Debug)]
+pub(crate) struct PipeCmd {
+    pub program: Box<str>,
+    pub args: StrList,
+    pub copy: bool,
+    pub try_: bool,
+}
+
+/// Where `execute` takes its input from.
+#[derive(Clone, Debug)]
+pub(crate) enum ProgramInput {
+    None,
+    /// `:pipe` (and always for `filter`): the current message.
+    Message,
+    /// `:input "..."`.
+    Text(Value),
+}
+
+/// `filter <program> [<args>]` or `execute [:input s / :pipe] [:output var] <program> [<args>]`.
+#[derive(Clone, Debug)]
+pub(crate) struct ProgramCall {
+    pub kind: crate::runtime::ProgramKind,
+    pub program: Box<str>,
+    pub args: StrList,
+    pub input: ProgramInput,
+    pub output: Option<VarRef>,
 }

@@ -21,7 +21,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use clap::Parser;
-use sieve::runtime::ScriptLocation;
+use sieve::runtime::{ProgramOutcome, ScriptLocation};
 use sieve::{
     Action, Answer, Capabilities, CompileOptions, Context, Envelope, Question, Runtime, Step,
     compile,
@@ -191,6 +191,26 @@ fn print_action(out: &mut String, a: &Action, default_mailbox: &str) {
             }
         }
         Action::ReplaceMessage { .. } => out.push_str(" * replace message\n"),
+        Action::Pipe {
+            program,
+            args,
+            copy,
+            ignore_failure,
+            ..
+        } => {
+            let _ = writeln!(out, " * pipe message to external program '{program}':");
+            let _ = writeln!(
+                out,
+                "    => try           : {}",
+                if *ignore_failure { "yes" } else { "no" }
+            );
+            if !args.is_empty() {
+                let _ = writeln!(out, "    => arguments     : {}", args.join(" "));
+            }
+            if *copy {
+                out.push_str("        + preserve implicit keep\n");
+            }
+        }
         Action::Error { message } => {
             let _ = writeln!(out, " * error: {message}");
         }
@@ -309,6 +329,17 @@ fn main() -> ExitCode {
                             },
                             Err(_) => Answer::NotFound,
                         }
+                    }
+                    // filter / execute (vendor extensions): this tool runs no program.
+                    Question::Program(r) => {
+                        eprintln!(
+                            "sieve-test: info: not running external program '{}' ({})",
+                            r.program,
+                            r.kind.name()
+                        );
+                        Answer::Program(ProgramOutcome::Failed(
+                            "sieve-test runs no external programs".into(),
+                        ))
                     }
                     _ => Answer::Value(None),
                 };

@@ -414,6 +414,7 @@ impl Runtime<'_, '_> {
                 let v = super::vacation::score(self, false, false);
                 self.match_values(vec![v], keys, mt)
             }
+            Test::Program(c) => self.run_program(c, true),
             Test::Testsuite(st) => self.suite_test(st),
         }
     }

@@ -166,6 +166,7 @@ impl Runtime<'_, '_> {
                     | Action::FileInto { .. }
                     | Action::Redirect { .. }
                     | Action::Vacation { .. }
+                    | Action::Pipe { .. }
             )
         };
         let is_reject = matches!(a, Action::Reject { .. });
@@ -177,7 +178,7 @@ impl Runtime<'_, '_> {
                     .any(|x| matches!(x, Action::Reject { .. })))
         {
             return Err(Flow::Error(format!(
-                "the '{}' action conflicts with an earlier action ('reject' cannot be combined with keep, fileinto, redirect or vacation)",
+                "the '{}' action conflicts with an earlier action ('reject' cannot be combined with keep, fileinto, redirect, vacation or pipe)",
                 a.kind_name()
             )));
         }
@@ -268,6 +269,23 @@ impl Runtime<'_, '_> {
                             }
                             break;
                         }
+                    }
+                    v.truncate(cut);
+                }
+                // ... nor in half a backslash escape of :quotewildcard / :quoteregex
+                // (Pigeonhole's variables/limits test).
+                if (mods.quotewildcard || mods.quoteregex) && v.len() > max {
+                    let mut cut = max;
+                    while !v.is_char_boundary(cut) {
+                        cut -= 1;
+                    }
+                    let slashes = v.as_bytes()[..cut]
+                        .iter()
+                        .rev()
+                        .take_while(|&&b| b == b'\\')
+                        .count();
+                    if slashes % 2 == 1 {
+                        cut -= 1;
                     }
                     v.truncate(cut);
                 }
@@ -512,6 +530,10 @@ impl Runtime<'_, '_> {
                 message,
                 address,
             } => self.report(*headers_only, feedback_type, message, address)?,
+            Instr::Pipe(p) => self.pipe(p)?,
+            Instr::Program(c) => {
+                self.run_program(c, false)?;
+            }
             Instr::Testsuite(c) => return self.suite_command(c, pc),
             Instr::Jump(_) | Instr::JumpIf { .. } | Instr::Not | Instr::Test(_) => {
                 unreachable!("handled by exec")
@@ -520,7 +542,7 @@ impl Runtime<'_, '_> {
         Ok(pc + 1)
     }
 
-    fn set_message_internal(&mut self, new: Vec<u8>) {
+    pub(super) fn set_message_internal(&mut self, new: Vec<u8>) {
         let arc: Arc<[u8]> = Arc::from(new.clone());
         self.actions.push(Action::ReplaceMessage { message: arc });
         self.message = super::message::Message::new(Cow::Owned(new));

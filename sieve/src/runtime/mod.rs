@@ -30,13 +30,17 @@ mod eval;
 mod exec;
 mod matching;
 mod message;
+pub(crate) mod programs;
 mod report;
+mod sequence;
 mod types;
 mod vacation;
 
 use std::borrow::Cow;
 use std::sync::Arc;
 
+pub use programs::{LineEnding, ProgramKind, ProgramOutcome, ProgramRequest, ProgramSettings};
+pub use sequence::ScriptSequence;
 pub use types::{
     Action, Answer, Context, DuplicateRecord, EditedHeaders, Envelope, Fcc, Outcome,
     OutgoingMessage, Question, RedirectSender, RunLimits, RuntimeError, ScoreHeader, ScoreSource,
@@ -143,6 +147,8 @@ pub struct Runtime<'p, 'm> {
     headers_snapshot: Option<(u32, Arc<[u8]>)>,
     /// Pigeonhole testsuite: the current test block has failed.
     suite_failed: bool,
+    /// External programs run or piped to so far (`RunLimits::max_program_runs`).
+    program_runs: usize,
 }
 
 impl<'p, 'm> Runtime<'p, 'm> {
@@ -210,6 +216,7 @@ impl<'p, 'm> Runtime<'p, 'm> {
             vacation_done: false,
             headers_snapshot: None,
             suite_failed: false,
+            program_runs: 0,
         };
         rt.push_frame(program, None);
         rt
@@ -333,6 +340,17 @@ impl<'p, 'm> Runtime<'p, 'm> {
             return Ok(a.clone());
         }
         Err(Flow::Ask(q))
+    }
+
+    /// Like [`Runtime::ask`], building the question only when it must be asked (a question
+    /// that carries the message is not built again when the instruction resumes). The
+    /// answer is taken, not cloned: only for the last question of an instruction.
+    pub(crate) fn ask_with(&mut self, q: impl FnOnce(&Self) -> Question) -> Res<Answer> {
+        if let Some(a) = self.answers.get_mut(self.answer_pos) {
+            self.answer_pos += 1;
+            return Ok(std::mem::replace(a, Answer::NotFound));
+        }
+        Err(Flow::Ask(q(self)))
     }
 
     fn finish(&mut self) -> Outcome {

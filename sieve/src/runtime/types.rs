@@ -82,6 +82,14 @@ pub struct RunLimits {
     pub max_header_edits: usize,
     /// Size of a header field added by `addheader`, name and value (default 2048).
     pub max_header_size: usize,
+    /// External programs run by `filter` and `execute`, and `pipe` actions, in one run
+    /// (vnd.dovecot.filter/execute/pipe; default 32). Each run is bounded by the host's
+    /// own time limit (Pigeonhole's `sieve_<ext>_exec_timeout`, 10 s by default).
+    pub max_program_runs: usize,
+    /// Bytes of output accepted from one external program (default 32 MiB): a `filter`
+    /// whose output is longer leaves the message unchanged; `execute :output` keeps at
+    /// most this many bytes, and at most [`RunLimits::max_variable_size`].
+    pub max_program_output: usize,
 }
 
 impl Default for RunLimits {
@@ -97,6 +105,8 @@ impl Default for RunLimits {
             max_variable_size: 4096,
             max_header_edits: 256,
             max_header_size: 2048,
+            max_program_runs: 32,
+            max_program_output: 32 << 20,
         }
     }
 }
@@ -262,6 +272,8 @@ pub struct Context {
     /// Values of the test-suite language's `${tst.NAME}` namespace (test harnesses only).
     #[doc(hidden)]
     pub testsuite_values: Vec<(String, String)>,
+    /// How `filter` and `execute` hand data to external programs (line ends).
+    pub programs: super::programs::ProgramSettings,
 }
 
 impl Default for Context {
@@ -292,6 +304,7 @@ impl Default for Context {
             redirect_loop_protection: true,
             report_sender: None,
             testsuite_values: Vec::new(),
+            programs: super::programs::ProgramSettings::default(),
         }
     }
 }
@@ -368,6 +381,10 @@ pub enum Question {
         /// Personal or global.
         location: ScriptLocation,
     },
+    /// Run an external program for `filter` or `execute` (vnd.dovecot.filter and
+    /// vnd.dovecot.execute): the runtime never runs anything itself. Answer
+    /// [`Answer::Program`] (or [`Answer::NotFound`] for a program the host does not offer).
+    Program(super::programs::ProgramRequest),
     /// `:list` (RFC 6134 §2.2): is one of `values` a member of the external list `list`
     /// (a URI, `:` shorthands already expanded, e.g.
     /// `urn:ietf:params:sieve:addrbook:default`)? Answer [`Answer::Value`] with the first
@@ -401,6 +418,8 @@ pub enum Answer {
     NotFound,
     /// The script exists but could not be used (does not compile): a runtime error.
     Error(String),
+    /// How the external program of a [`Question::Program`] ended.
+    Program(super::programs::ProgramOutcome),
     /// Several values (testsuite requests).
     #[doc(hidden)]
     Values(Vec<String>),
@@ -536,11 +555,29 @@ pub enum Action {
         /// Store a copy (RFC 8580).
         fcc: Option<Fcc>,
     },
-    /// `replace` / `enclose` (RFC 5703 §5-6): the message is replaced by this one for the
-    /// actions that follow it.
+    /// `replace` / `enclose` (RFC 5703 §5-6) or a successful `filter` (vnd.dovecot.filter):
+    /// the message is replaced by this one for the actions that follow it.
     ReplaceMessage {
         /// The new message, complete.
         message: Arc<[u8]>,
+    },
+    /// Hand the message to an external program (`pipe`, vnd.dovecot.pipe), after the
+    /// script, like a redirect: the host runs the program with the message (these headers,
+    /// if edited, over the current body) on its standard input and the program's `args`.
+    /// If the program is unknown, fails or times out, the host logs it and, unless
+    /// `ignore_failure` (`:try`), treats it as a failed delivery (the implicit keep applies);
+    /// `:try` failures are only logged.
+    Pipe {
+        /// The program name (checked at compile time: no `/`, no control characters).
+        program: String,
+        /// Its arguments (no CR or LF, at most 1024 bytes each).
+        args: Vec<String>,
+        /// `:copy` (RFC 3894): this action does not cancel the implicit keep.
+        copy: bool,
+        /// `:try`: a failure of the program is not an error.
+        ignore_failure: bool,
+        /// Edited headers, if any.
+        headers: EditedHeaders,
     },
     /// `report` (vnd.dovecot.report): send `message`, an RFC 5965 feedback report
     /// (`multipart/report; report-type=feedback-report`) about the message, to `address`.
@@ -573,6 +610,7 @@ impl Action {
             Self::Vacation { .. } => "vacation",
             Self::Notify { .. } => "notify",
             Self::ReplaceMessage { .. } => "replace",
+            Self::Pipe { .. } => "pipe",
             Self::Report { .. } => "report",
             Self::Error { .. } => "error",
         }
