@@ -89,6 +89,8 @@ pub(crate) const C_TAG: u8 = 4;
 pub(crate) const C_LIST: u8 = 8;
 pub(crate) const C_TEXT: u8 = 16;
 pub(crate) const C_QUOTED: u8 = 32;
+/// Letters, digits, `.`, `-`, `=`: the bytes of keyword-like tokens (the parser's `word`).
+pub(crate) const C_WORD: u8 = 64;
 
 const fn class_of(b: u8) -> u8 {
     let ctl = b < 0x20 || b == 0x7f;
@@ -126,6 +128,9 @@ const fn class_of(b: u8) -> u8 {
     }
     if b == b'%' || b == b'*' {
         c |= C_LIST;
+    }
+    if b.is_ascii_alphanumeric() || b == b'.' || b == b'-' || b == b'=' {
+        c |= C_WORD;
     }
     c
 }
@@ -633,6 +638,10 @@ mod tests {
         assert!(!is(b'\r', C_TEXT));
         assert!(!is(0x80, C_TEXT));
         assert!(!is(b'"', C_QUOTED));
+        for b in 0..=255u8 {
+            let word = b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b'=');
+            assert_eq!(is(b, C_WORD), word, "{b}");
+        }
     }
 
     #[test]

@@ -4,7 +4,7 @@ use std::borrow::Cow;
 
 use base64::Engine as _;
 
-use super::{P, PErr, R, up};
+use super::{P, PErr, R, kw_match, up};
 use crate::types::command::{
     AppendMessage, AuthenticateData, Command, CommandBody, ListPatterns, ListReturnOpt,
     ListSelectOpt, LiteralData, MetadataDepth, MetadataOption, Notify, NotifyEvent, NotifyFilter,
@@ -18,37 +18,36 @@ use crate::types::search::{EntryType, SearchKey, SearchReturnOpt, SortCriterion,
 pub(crate) fn command<'a>(p: &mut P<'a>) -> R<Command<'a>> {
     let tag = p.tag()?;
     p.sp()?;
-    let name = p.run(C_ATOM, "a command name")?;
-    let mut buf = [0u8; 32];
-    let body = match up(name, &mut buf) {
-        b"UID" => {
-            p.sp()?;
-            let sub = p.run(C_ATOM, "a UID command")?;
-            let mut b2 = [0u8; 32];
-            match up(sub, &mut b2) {
-                b"FETCH" => fetch(p, true)?,
-                b"STORE" => store(p, true)?,
-                b"COPY" => copy_move(p, true, false)?,
-                b"MOVE" => copy_move(p, true, true)?,
-                b"SEARCH" => search(p, true)?,
-                b"SORT" => sort(p, true)?,
-                b"THREAD" => thread(p, true)?,
-                b"EXPUNGE" => {
-                    p.sp()?;
-                    CommandBody::UidExpunge(p.sequence_set(true, true)?)
-                }
-                _ => return p.fail("a UID command"),
-            }
-        }
-        upper => body(p, upper, name)?,
+    // Names are matched by their key (one integer comparison each, see `super::key`); no
+    // command name is longer than 16 bytes, and a longer word (key 0) is an unknown command.
+    let (name, k) = p.run_key(C_ATOM, "a command name")?;
+    let body = if k == const { super::key(b"UID") } {
+        p.sp()?;
+        let (_, sub) = p.run_key(C_ATOM, "a UID command")?;
+        kw_match!(sub, {
+            b"FETCH" => fetch(p, true)?,
+            b"STORE" => store(p, true)?,
+            b"COPY" => copy_move(p, true, false)?,
+            b"MOVE" => copy_move(p, true, true)?,
+            b"SEARCH" => search(p, true)?,
+            b"SORT" => sort(p, true)?,
+            b"THREAD" => thread(p, true)?,
+            b"EXPUNGE" => {
+                p.sp()?;
+                CommandBody::UidExpunge(p.sequence_set(true, true)?)
+            },
+            _ => return p.fail("a UID command"),
+        })
+    } else {
+        body(p, k, name)?
     };
     p.crlf()?;
     Ok(Command { tag, body })
 }
 
 #[allow(clippy::too_many_lines)]
-fn body<'a>(p: &mut P<'a>, upper: &[u8], name: &'a [u8]) -> R<CommandBody<'a>> {
-    Ok(match upper {
+fn body<'a>(p: &mut P<'a>, k: u128, name: &'a [u8]) -> R<CommandBody<'a>> {
+    Ok(kw_match!(k, {
         b"CAPABILITY" => CommandBody::Capability,
         b"NOOP" => CommandBody::Noop,
         b"LOGOUT" => CommandBody::Logout,
@@ -63,7 +62,7 @@ fn body<'a>(p: &mut P<'a>, upper: &[u8], name: &'a [u8]) -> R<CommandBody<'a>> {
         b"ID" => {
             p.sp()?;
             CommandBody::Id(id_params(p)?)
-        }
+        },
         b"AUTHENTICATE" => {
             p.sp()?;
             let mechanism = p.atom()?;
@@ -76,14 +75,14 @@ fn body<'a>(p: &mut P<'a>, upper: &[u8], name: &'a [u8]) -> R<CommandBody<'a>> {
                 mechanism,
                 initial_response,
             }
-        }
+        },
         b"LOGIN" => {
             p.sp()?;
             let username = p.astring()?;
             p.sp()?;
             let password = Secret::new(p.astring()?);
             CommandBody::Login { username, password }
-        }
+        },
         b"ENABLE" => {
             let mut caps = Vec::new();
             while p.eat(b' ')? {
@@ -93,7 +92,7 @@ fn body<'a>(p: &mut P<'a>, upper: &[u8], name: &'a [u8]) -> R<CommandBody<'a>> {
                 Ok(v) => CommandBody::Enable(v),
                 Err(_) => return p.fail("SP capability"),
             }
-        }
+        },
         b"SELECT" | b"EXAMINE" => {
             p.sp()?;
             let mailbox = p.mailbox()?;
@@ -104,12 +103,12 @@ fn body<'a>(p: &mut P<'a>, upper: &[u8], name: &'a [u8]) -> R<CommandBody<'a>> {
                     return p.fail("a select parameter");
                 }
             }
-            if upper == b"SELECT" {
+            if k == const { super::key(b"SELECT") } {
                 CommandBody::Select { mailbox, params }
             } else {
                 CommandBody::Examine { mailbox, params }
             }
-        }
+        },
         b"CREATE" => {
             p.sp()?;
             let mailbox = p.mailbox()?;
@@ -125,26 +124,26 @@ fn body<'a>(p: &mut P<'a>, upper: &[u8], name: &'a [u8]) -> R<CommandBody<'a>> {
                 mailbox,
                 special_use,
             }
-        }
+        },
         b"DELETE" => {
             p.sp()?;
             CommandBody::Delete(p.mailbox()?)
-        }
+        },
         b"SUBSCRIBE" => {
             p.sp()?;
             CommandBody::Subscribe(p.mailbox()?)
-        }
+        },
         b"UNSUBSCRIBE" => {
             p.sp()?;
             CommandBody::Unsubscribe(p.mailbox()?)
-        }
+        },
         b"RENAME" => {
             p.sp()?;
             let from = p.mailbox()?;
             p.sp()?;
             let to = p.mailbox()?;
             CommandBody::Rename { from, to }
-        }
+        },
         b"LIST" => list(p)?,
         b"LSUB" => {
             p.sp()?;
@@ -152,23 +151,23 @@ fn body<'a>(p: &mut P<'a>, upper: &[u8], name: &'a [u8]) -> R<CommandBody<'a>> {
             p.sp()?;
             let pattern = p.list_mailbox()?;
             CommandBody::Lsub { reference, pattern }
-        }
+        },
         b"STATUS" => {
             p.sp()?;
             let mailbox = p.mailbox()?;
             p.sp()?;
             let items = p.paren_list1(status_item)?;
             CommandBody::Status { mailbox, items }
-        }
+        },
         b"APPEND" => append(p)?,
         b"GETQUOTA" => {
             p.sp()?;
             CommandBody::GetQuota(p.astring()?)
-        }
+        },
         b"GETQUOTAROOT" => {
             p.sp()?;
             CommandBody::GetQuotaRoot(p.mailbox()?)
-        }
+        },
         b"SETQUOTA" => {
             p.sp()?;
             let root = p.astring()?;
@@ -179,7 +178,7 @@ fn body<'a>(p: &mut P<'a>, upper: &[u8], name: &'a [u8]) -> R<CommandBody<'a>> {
                 Ok((name, p.number64()?))
             })?;
             CommandBody::SetQuota { root, limits }
-        }
+        },
         b"GETMETADATA" => {
             p.sp()?;
             let mut options = Vec::new();
@@ -199,7 +198,7 @@ fn body<'a>(p: &mut P<'a>, upper: &[u8], name: &'a [u8]) -> R<CommandBody<'a>> {
                 mailbox,
                 entries,
             }
-        }
+        },
         b"SETMETADATA" => {
             p.sp()?;
             let mailbox = p.mailbox()?;
@@ -210,15 +209,15 @@ fn body<'a>(p: &mut P<'a>, upper: &[u8], name: &'a [u8]) -> R<CommandBody<'a>> {
                 Ok((e, nstring8(p)?))
             })?;
             CommandBody::SetMetadata { mailbox, entries }
-        }
+        },
         b"COMPRESS" => {
             p.sp()?;
             CommandBody::Compress(p.atom()?)
-        }
+        },
         b"NOTIFY" => {
             p.sp()?;
             notify(p)?
-        }
+        },
         b"FETCH" => fetch(p, false)?,
         b"STORE" => store(p, false)?,
         b"COPY" => copy_move(p, false, false)?,
@@ -233,8 +232,8 @@ fn body<'a>(p: &mut P<'a>, upper: &[u8], name: &'a [u8]) -> R<CommandBody<'a>> {
                 name: Atom::unvalidated(super::ascii(name)),
                 arguments: Cow::Borrowed(&p.b[start..p.i]),
             }
-        }
-    })
+        },
+    }))
 }
 
 /// Skips raw bytes (and any literals they announce) up to, not including, the final CRLF.
@@ -397,9 +396,8 @@ fn seq_match_data(
 }
 
 pub(crate) fn status_item(p: &mut P<'_>) -> R<StatusItem> {
-    let w = p.word()?;
-    let mut buf = [0u8; 32];
-    Ok(match up(w, &mut buf) {
+    let (_, k) = p.word_key()?;
+    Ok(kw_match!(k, {
         b"MESSAGES" => StatusItem::Messages,
         b"UIDNEXT" => StatusItem::UidNext,
         b"UIDVALIDITY" => StatusItem::UidValidity,
@@ -411,7 +409,7 @@ pub(crate) fn status_item(p: &mut P<'_>) -> R<StatusItem> {
         b"APPENDLIMIT" => StatusItem::AppendLimit,
         b"MAILBOXID" => StatusItem::MailboxId,
         _ => return p.fail("a status item"),
-    })
+    }))
 }
 
 fn list<'a>(p: &mut P<'a>) -> R<CommandBody<'a>> {

@@ -15,7 +15,7 @@ use std::num::{NonZeroU32, NonZeroU64};
 use crate::codec::DecodeOptions;
 use crate::error::ParseError;
 use crate::types::core::{
-    Atom, C_ASTRING, C_ATOM, C_LIST, C_TAG, IString, LiteralMode, StrForm, Tag, Text, is,
+    Atom, C_ASTRING, C_ATOM, C_LIST, C_TAG, C_WORD, IString, LiteralMode, StrForm, Tag, Text, is,
 };
 use crate::types::datetime::{Date, DateTime, MONTHS};
 use crate::types::flag::{Flag, FlagFetch, FlagPerm, MailboxAttr};
@@ -61,6 +61,7 @@ pub(crate) struct P<'a> {
 /// longer word, which matches no key). Matching a word against keywords is then one integer
 /// comparison each (`kw_match!`) instead of upper-casing into a buffer and comparing slices;
 /// the streaming scanners ([`P::run_key`], [`P::word_key`]) build the key while they scan.
+#[inline]
 pub(crate) const fn key(w: &[u8]) -> u128 {
     if w.len() > 16 {
         return 0;
@@ -79,8 +80,18 @@ pub(crate) const fn key(w: &[u8]) -> u128 {
 /// an upper-casing of every byte at once (SWAR), instead of a shift and an upper-case per byte.
 #[inline]
 pub(crate) fn key_at(rest: &[u8], n: usize) -> u128 {
-    const ONES: u128 = u128::MAX / 0xff;
-    if n > 16 {
+    if n <= 8 {
+        // Most keywords fit in eight bytes: one 8-byte load when the buffer has them.
+        if let Some(b) = rest.get(..8) {
+            let x = u64::from_le_bytes([b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]]);
+            let x = if n == 8 {
+                x
+            } else {
+                x & ((1u64 << (8 * n)) - 1)
+            };
+            return u128::from(upcase8(x));
+        }
+    } else if n > 16 {
         return 0;
     }
     let x = if let Some(b) = rest.get(..16) {
@@ -93,16 +104,39 @@ pub(crate) fn key_at(rest: &[u8], n: usize) -> u128 {
             x & ((1u128 << (8 * n)) - 1)
         }
     } else {
-        let mut a = [0u8; 16];
-        a[..n].copy_from_slice(&rest[..n]);
-        u128::from_le_bytes(a)
+        // Near the end of the buffer: byte by byte.
+        return key(&rest[..n]);
     };
-    // A byte is a lower-case letter when its low seven bits are at least `a` and at most `z`
-    // and its top bit is clear; then clear its 0x20 bit. No carry crosses a byte: each low
-    // part is at most 0x7f and each added constant less than 0x80.
+    upcase16(x)
+}
+
+/// Whether [`key_at`] takes a whole-word load for a word of `n` bytes in a buffer of `avail`.
+#[inline]
+fn key_fits(n: usize, avail: usize) -> bool {
+    (n <= 8 && avail >= 8) || (n <= 16 && avail >= 16)
+}
+
+/// Upper-cases every ASCII letter of a little-endian word at once (SWAR): a byte is a
+/// lower-case letter when its low seven bits are at least `a` and at most `z` and its top bit
+/// is clear; then its 0x20 bit is cleared. No carry crosses a byte: each low part is at most
+/// 0x7f and each added constant less than 0x80.
+#[inline]
+fn upcase16(x: u128) -> u128 {
+    const ONES: u128 = u128::MAX / 0xff;
     let low = x & (ONES * 0x7f);
     let ge_a = low + ONES * (0x80 - u128::from(b'a'));
     let gt_z = low + ONES * (0x80 - u128::from(b'z') - 1);
+    let lower = ge_a & !gt_z & !x & (ONES * 0x80);
+    x ^ (lower >> 2)
+}
+
+/// [`upcase16`] for eight bytes.
+#[inline]
+fn upcase8(x: u64) -> u64 {
+    const ONES: u64 = u64::MAX / 0xff;
+    let low = x & (ONES * 0x7f);
+    let ge_a = low + ONES * (0x80 - u64::from(b'a'));
+    let gt_z = low + ONES * (0x80 - u64::from(b'z') - 1);
     let lower = ge_a & !gt_z & !x & (ONES * 0x80);
     x ^ (lower >> 2)
 }
@@ -250,10 +284,7 @@ impl<'a> P<'a> {
     #[inline]
     pub(crate) fn word_key(&mut self) -> R<(&'a [u8], u128)> {
         let rest = &self.b[self.i..];
-        let Some(n) = rest
-            .iter()
-            .position(|&c| !(c.is_ascii_alphanumeric() || matches!(c, b'.' | b'-' | b'=')))
-        else {
+        let Some(n) = rest.iter().position(|&c| !is(c, C_WORD)) else {
             return Err(PErr::Incomplete);
         };
         if n == 0 {
@@ -280,8 +311,7 @@ impl<'a> P<'a> {
     /// A word of letters, digits, `.`, `-`, `=` (keyword-like tokens).
     #[inline]
     pub(crate) fn word(&mut self) -> R<&'a [u8]> {
-        let w =
-            self.take_while(|c| c.is_ascii_alphanumeric() || matches!(c, b'.' | b'-' | b'='))?;
+        let w = self.take_while(|c| is(c, C_WORD))?;
         if w.is_empty() {
             return self.fail("a keyword");
         }
@@ -289,8 +319,17 @@ impl<'a> P<'a> {
     }
 
     /// Matches `kw` (upper case ASCII) case-insensitively.
+    // Always inlined: `key(kw)` then folds to a constant (measured: out of line, computing it
+    // cost more than the comparison it replaces).
+    #[allow(clippy::inline_always)]
+    #[inline(always)]
     pub(crate) fn kw(&mut self, kw: &'static [u8]) -> R<()> {
         let rest = &self.b[self.i..];
+        // The common case in one comparison of keys (`key(kw)` folds to a constant).
+        if key_fits(kw.len(), rest.len()) && key_at(rest, kw.len()) == key(kw) {
+            self.i += kw.len();
+            return Ok(());
+        }
         let n = kw.len().min(rest.len());
         if !rest[..n].eq_ignore_ascii_case(&kw[..n]) {
             return Err(PErr::Fail {
@@ -307,9 +346,13 @@ impl<'a> P<'a> {
 
     /// Whether `kw` comes next (case-insensitive), without consuming; `Incomplete` if the
     /// input ends inside a matching prefix.
-    #[inline]
+    #[allow(clippy::inline_always)] // as `kw`: `key(kw)` folds to a constant
+    #[inline(always)]
     pub(crate) fn looking_at(&self, kw: &[u8]) -> R<bool> {
         let rest = &self.b[self.i..];
+        if key_fits(kw.len(), rest.len()) {
+            return Ok(key_at(rest, kw.len()) == key(kw));
+        }
         let n = kw.len().min(rest.len());
         if !rest[..n].eq_ignore_ascii_case(&kw[..n]) {
             return Ok(false);
@@ -435,7 +478,18 @@ impl<'a> P<'a> {
         let mut high = false;
         let mut j = 0;
         loop {
-            // Skip plain bytes quickly.
+            // Skip plain bytes quickly: eight at a time while a whole word is plain, then
+            // byte by byte up to the byte that needs attention.
+            while let Some(w) = rest.get(j..j + 8) {
+                let m = quoted_attention(u64::from_le_bytes([
+                    w[0], w[1], w[2], w[3], w[4], w[5], w[6], w[7],
+                ]));
+                if m != 0 {
+                    j += (m.trailing_zeros() / 8) as usize;
+                    break;
+                }
+                j += 8;
+            }
             while j < rest.len() && QUOTED_PLAIN[rest[j] as usize] {
                 j += 1;
             }
@@ -566,6 +620,13 @@ impl<'a> P<'a> {
     /// `nil` (case-insensitive), followed by a non-atom byte.
     #[inline]
     pub(crate) fn is_nil(&self) -> R<bool> {
+        // `c | 0x20` equals a lower-case letter only for that letter and its upper case.
+        if let Some(&[a, b, c, d]) = self.b.get(self.i..self.i + 4) {
+            return Ok(a | 0x20 == b'n'
+                && b | 0x20 == b'i'
+                && c | 0x20 == b'l'
+                && !is(d, C_ASTRING));
+        }
         if !self.looking_at(b"NIL")? {
             return Ok(false);
         }
@@ -608,10 +669,11 @@ impl<'a> P<'a> {
     /// `"(" [x *(SP x)] ")"`
     pub(crate) fn paren_list<T>(&mut self, mut item: impl FnMut(&mut Self) -> R<T>) -> R<Vec<T>> {
         self.byte(b'(', "(")?;
-        let mut v = Vec::new();
         if self.eat(b')')? {
-            return Ok(v);
+            return Ok(Vec::new());
         }
+        // Most lists are short: one allocation up front instead of growing from empty.
+        let mut v = Vec::with_capacity(4);
         loop {
             v.push(item(self)?);
             match self.peek()? {
@@ -884,6 +946,22 @@ impl<'a> P<'a> {
     }
 }
 
+/// A mask whose lowest set bit is the top bit of the first byte of `x` (little-endian) that
+/// may need attention inside a quoted string: `"`, `\\`, any byte below 0x20 (CR, LF and NUL
+/// among them) or from 0x80 on. Higher set bits may be false positives (borrows); the lowest
+/// is exact, and zero means all eight bytes are plain.
+#[inline]
+fn quoted_attention(x: u64) -> u64 {
+    const ONES: u64 = u64::MAX / 0xff;
+    const HIGH: u64 = ONES * 0x80;
+    let q = x ^ (ONES * u64::from(b'"'));
+    let bs = x ^ (ONES * u64::from(b'\\'));
+    let zero_q = q.wrapping_sub(ONES) & !q;
+    let zero_bs = bs.wrapping_sub(ONES) & !bs;
+    let ctl = x.wrapping_sub(ONES * 0x20) & !x;
+    (zero_q | zero_bs | ctl | x) & HIGH
+}
+
 /// Bytes that need no attention inside a quoted string: 7-bit, not `"`, `\\`, CR, LF, NUL.
 static QUOTED_PLAIN: [bool; 256] = {
     let mut t = [false; 256];
@@ -925,6 +1003,52 @@ mod tests {
                     long.extend_from_slice(b" trailing bytes after the word");
                     assert_eq!(key_at(&w, len), key(&w), "{w:?}");
                     assert_eq!(key_at(&long, len), key(&w), "{w:?}");
+                }
+            }
+        }
+    }
+
+    /// The word-at-a-time scan in `quoted` agrees with a byte-by-byte reading of the grammar
+    /// for every byte value at every position of strings around the word size.
+    #[test]
+    fn quoted_scan_agrees_with_bytewise_reading() {
+        // Err(true): the input ends inside the string.
+        fn reference(body: &[u8]) -> Result<Vec<u8>, bool> {
+            let mut out = Vec::new();
+            let mut it = body.iter();
+            while let Some(&c) = it.next() {
+                match c {
+                    b'"' => return Ok(out),
+                    b'\\' => match it.next() {
+                        Some(&e @ (b'"' | b'\\')) => out.push(e),
+                        Some(_) => return Err(false),
+                        None => return Err(true),
+                    },
+                    0 | b'\r' | b'\n' => return Err(false),
+                    _ => out.push(c),
+                }
+            }
+            Err(true)
+        }
+        for len in 0..=19usize {
+            for pos in 0..len {
+                for b in 0..=255u8 {
+                    let mut body: Vec<u8> = (0..len).map(|i| b"abc XYZ-09"[i % 10]).collect();
+                    body[pos] = b;
+                    body.extend_from_slice(b"\" tail");
+                    let mut wire = vec![b'"'];
+                    wire.extend_from_slice(&body);
+                    let want = reference(&body);
+                    let got = p(&wire).quoted();
+                    match (&want, &got) {
+                        (Ok(w), Ok(g)) if std::str::from_utf8(w).is_ok() => {
+                            assert_eq!(g.as_bytes(), &w[..], "{wire:?}");
+                        }
+                        // Not UTF-8 (a lone high byte), or broken: both refuse.
+                        (Ok(_) | Err(false), Err(PErr::Fail { .. }))
+                        | (Err(true), Err(PErr::Incomplete)) => {}
+                        _ => panic!("{wire:?}: {want:?} vs {got:?}"),
+                    }
                 }
             }
         }

@@ -110,7 +110,6 @@ fn resp_code<'a>(p: &mut P<'a>) -> R<Code<'a>> {
     if let Some(c) = simple_code(k, raw) {
         return Ok(c);
     }
-    let name = Atom::unvalidated(super::ascii(raw));
     Ok(kw_match!(k, {
         b"BADCHARSET" => {
             let mut v = Vec::new();
@@ -170,7 +169,8 @@ fn resp_code<'a>(p: &mut P<'a>) -> R<Code<'a>> {
         },
         b"MAILBOXID" => {
             p.sp()?;
-            Code::MailboxId(Atom::unvalidated(super::ascii(super::body::objectid(p)?)))
+            let id = super::body::objectid(p)?;
+            Code::MailboxId(Atom::unvalidated(super::ascii(id)))
         },
         b"METADATA" => {
             p.sp()?;
@@ -201,7 +201,7 @@ fn resp_code<'a>(p: &mut P<'a>) -> R<Code<'a>> {
                     Err(_) => Cow::Owned(String::from_utf8_lossy(t).into_owned()),
                 });
             }
-            Code::Other(name, arg)
+            Code::Other(Atom::unvalidated(super::ascii(raw)), arg)
         },
     }))
 }
@@ -513,7 +513,8 @@ fn status_value<'a>(p: &mut P<'a>) -> R<StatusValue<'a>> {
             }
         },
         b"MAILBOXID" => {
-            StatusValue::MailboxId(Atom::unvalidated(super::ascii(super::body::objectid(p)?)))
+            let id = super::body::objectid(p)?;
+            StatusValue::MailboxId(Atom::unvalidated(super::ascii(id)))
         },
         _ => {
             p.i -= w.len() + 1;
