@@ -146,7 +146,7 @@ pub use error::{CompileError, Diagnostic};
 pub use program::Program;
 pub use runtime::{
     Action, Answer, Context, Envelope, Outcome, OutgoingMessage, Question, RunLimits, Runtime,
-    RuntimeError, Step,
+    RuntimeError, ScriptSequence, Step,
 };
 #[doc(hidden)]
 pub use testsuite::TestsuiteRequest;

@@ -16,7 +16,9 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use sieve::runtime::{Fcc, RedirectSender, ScoreHeader, ScoreSource, ScriptLocation};
+use sieve::runtime::{
+    Fcc, RedirectSender, ScoreHeader, ScoreSource, ScriptLocation, ScriptSequence,
+};
 use sieve::{
     Action, Answer, Capabilities, CompileOptions, Context, Envelope, IncludedScript,
     OutgoingMessage, Program, Question, Runtime, Step, TestsuiteRequest, compile,
@@ -67,6 +69,8 @@ struct SubResult {
     /// The internal flags the script ended with (carried to the next script of a sequence).
     implicit_flags: Vec<String>,
     duplicates: Vec<sieve::runtime::DuplicateRecord>,
+    /// The run's outcome as the runtime gave it (for the script sequence).
+    outcome: Option<sieve::Outcome>,
 }
 
 struct Suite {
@@ -92,6 +96,9 @@ struct Suite {
     /// The compile-time site policy as last reloaded: editheader's largest header and
     /// whether notify is allowed (`sieve_notify_max_notifications = 0` forbids it).
     compile_policy: (usize, bool),
+    /// The results of the scripts run since the last reset, merged as Pigeonhole merges
+    /// a result that `test_script_run :append_result` adds to.
+    seq: ScriptSequence,
     /// extlists: the configured lists (normalized name → members).
     lists: HashMap<String, HashSet<String>>,
     /// vnd.dovecot.pipe/filter/execute settings (see `programs.rs`).
@@ -211,6 +218,7 @@ impl Suite {
             blocks: Vec::new(),
             current: None,
             compile_policy: (2048, true),
+            seq: ScriptSequence::new(),
             lists: HashMap::new(),
             program_config: programs::Config::default(),
         };
@@ -573,6 +581,7 @@ impl Suite {
                     rt.answer(a);
                 }
                 Step::Done(o) => {
+                    let outcome = Some(o.clone());
                     let implicit_keep = o.implicit_keep();
                     let implicit_flags = o
                         .actions
@@ -607,6 +616,7 @@ impl Suite {
                             implicit_headers,
                             implicit_flags,
                             duplicates: o.duplicates,
+                            outcome,
                         },
                         error,
                     );
@@ -684,6 +694,9 @@ impl Suite {
     fn execute(&mut self, own: Vec<Action>, own_keep: bool, own_current: &[u8]) -> bool {
         // Each execution starts with an empty outbox (`test_message :smtp 0` is its first).
         self.sent.clear();
+        // The sub-scripts' actions are listed from the sequence; the svtest's own here.
+        self.executed
+            .extend(own.iter().map(|a| a.kind_name().to_string()));
         let mut actions = own;
         let had_own = !actions.is_empty();
         actions.extend(std::mem::take(&mut self.result.actions));
@@ -692,8 +705,6 @@ impl Suite {
         } else {
             self.result.implicit_keep
         };
-        self.executed
-            .extend(actions.iter().map(|a| a.kind_name().to_string()));
         let base = own_current.to_vec();
         let implicit_headers = self.result.implicit_headers.take();
         let mut ok = true;
@@ -863,6 +874,7 @@ impl Suite {
                 // arrived, before any editheader, replace or filter.
                 rt.set_message(self.message.clone());
                 self.executed.clear();
+                self.seq = ScriptSequence::new();
                 self.result = SubResult {
                     implicit_keep: true,
                     ..SubResult::default()
@@ -879,14 +891,20 @@ impl Suite {
                 let Some(p) = self.script.clone() else {
                     return Answer::Bool(false);
                 };
-                let (res, err) = self.run_script(&p);
+                let (mut res, err) = self.run_script(&p);
+                let outcome = res.outcome.take().expect("run_script keeps the outcome");
                 if append {
-                    self.result.actions.extend(res.actions);
+                    // Merged into the result: duplicates of earlier actions, a second
+                    // reject and a second vacation are dropped.
+                    let fresh = self.seq.add(outcome);
+                    self.result.actions.extend(fresh);
                     self.result.implicit_keep &= res.implicit_keep;
                     self.result.duplicates.extend(res.duplicates);
                 } else {
                     rt.reset_result();
                     self.executed.clear();
+                    self.seq = ScriptSequence::new();
+                    res.actions = self.seq.add(outcome);
                     self.result = res;
                 }
                 self.errors.clear();
@@ -906,7 +924,13 @@ impl Suite {
                 let original = self.message.clone();
                 let mut current = original.clone();
                 let mut carried: Vec<String> = Vec::new();
-                for (i, s) in scripts.iter().enumerate() {
+                // Pigeonhole's multiscript: results merged, and a script that cancels the
+                // implicit keep (or fails) ends the sequence.
+                let mut seq = ScriptSequence::new();
+                for s in &scripts {
+                    if !seq.is_active() {
+                        break;
+                    }
                     let Some(p) = self.compile_file(s) else {
                         self.message = original;
                         return Answer::Bool(false);
@@ -915,7 +939,7 @@ impl Suite {
                     // ... and the internal flags they left (Pigeonhole keeps one flag set
                     // for the whole sequence).
                     self.carried_flags = Some(std::mem::take(&mut carried));
-                    let (res, err) = self.run_script(&p);
+                    let (mut res, err) = self.run_script(&p);
                     carried.clone_from(&res.implicit_flags);
                     if let Some(h) = &res.implicit_headers {
                         current = Self::message_with(Some(h), &current);
@@ -923,12 +947,11 @@ impl Suite {
                     if err.is_some() {
                         all_ok = false;
                     }
-                    combined.actions.extend(res.actions);
+                    let outcome = res.outcome.take().expect("run_script keeps the outcome");
+                    combined.actions.extend(seq.add(outcome));
                     combined.duplicates.extend(res.duplicates);
-                    if i + 1 == scripts.len() {
-                        combined.implicit_keep = res.implicit_keep;
-                    }
                 }
+                combined.implicit_keep = seq.finish().implicit_keep();
                 self.message = original;
                 self.result = combined;
                 let own = rt.reset_result();
@@ -937,15 +960,11 @@ impl Suite {
             }
             TestsuiteRequest::Errors => Answer::Values(self.errors.clone()),
             TestsuiteRequest::ResultActions => {
+                // The svtest's own executed actions, its pending ones, then the merged
+                // actions of the scripts it ran (executed or not).
                 let mut names: Vec<String> = self.executed.clone();
                 names.extend(rt.actions().iter().map(|a| a.kind_name().to_string()));
-                names.extend(
-                    self.result
-                        .actions
-                        .iter()
-                        .map(|a| a.kind_name().to_string()),
-                );
-                if std::env::var_os("PIGEONHOLE_DEBUG").is_some() { println!("pigeonhole: result actions {names:?}"); }
+                names.extend(self.seq.actions().iter().map(|a| a.kind_name().to_string()));
                 Answer::Values(names)
             }
             TestsuiteRequest::ResultExecute => {
