@@ -312,6 +312,48 @@ fn extlists_match_type_asks_the_host() {
 }
 
 #[test]
+fn unicode_casemap_without_require_only_by_option() {
+    let script =
+        br#"if header :contains :comparator "i;unicode-casemap" "subject" "CHEAP" { discard; }"#;
+    let strict = options();
+    let e = compile(script, &strict)
+        .map(|_| ())
+        .expect_err("strict by default");
+    assert!(
+        e.to_string().contains("comparator-i;unicode-casemap"),
+        "{e}"
+    );
+    let mut compat = options();
+    compat.implicit_unicode_casemap = true;
+    let p = compile(script, &compat).expect("Pigeonhole-compatible");
+    let mut rt = Runtime::new(&p, MSG, Envelope::new("a@b.c", "d@e.f"), Context::default());
+    let Step::Done(o) = rt.run() else {
+        panic!("no question expected")
+    };
+    assert_eq!(o.actions[0].kind_name(), "discard");
+}
+
+#[test]
+fn quoted_values_are_not_cut_inside_an_escape() {
+    let mut ctx = Context::default();
+    ctx.limits.max_variable_size = 8;
+    let (o, _) = run_ctx(
+        r#"require ["variables", "fileinto", "regex"];
+        set :quotewildcard "a" "x*******";
+        set :quoteregex "b" "xy.+";
+        set "c" "123456789";
+        fileinto "${a}|${b}|${c}";"#,
+        ctx,
+        &mut no_questions,
+    );
+    // "x\*\*\*..." cut to 8 bytes would end in a lone backslash: 7 bytes are kept.
+    let Action::FileInto { mailbox, .. } = &o.actions[0] else {
+        panic!("{o:?}")
+    };
+    assert_eq!(mailbox, r"x\*\*\*|xy\.\+|12345678");
+}
+
+#[test]
 fn ext_list_names() {
     use super::eval::ext_list_name;
     assert_eq!(
