@@ -84,10 +84,10 @@ fn commands(c: &mut Criterion) {
     group.finish();
 }
 
+/// The framing our server session does (memchr for the LF), so the bench times what a
+/// session spends per line; Stalwart's parser finds the LF itself.
 fn memchr_lf(line: &[u8]) -> usize {
-    line.iter()
-        .position(|&b| b == b'\n')
-        .expect("line ends in LF")
+    memchr::memchr(b'\n', line).expect("line ends in LF")
 }
 
 /// About 1 MiB of message lines, a tenth of them starting with a dot, dot-stuffed, with the

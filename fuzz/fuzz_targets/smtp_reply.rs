@@ -1,4 +1,5 @@
-//! Reply parser: never panics; a parsed reply re-serializes to bytes that parse to the same
+//! Reply parser: never panics; the single pass (`parse`) and the reference parser agree on
+//! every input; a parsed reply re-serializes to bytes that parse to the same
 //! reply (same code, status and lines), and a prefix of a complete reply is never an error.
 #![no_main]
 
@@ -7,6 +8,7 @@ use smtp_proto::reply::{Parsed, ReplyParser};
 
 fuzz_target!(|data: &[u8]| {
     let parser = ReplyParser::default();
+    assert_eq!(parser.parse(data), parser.parse_reference(data));
     if let Ok(Parsed::Complete { reply, consumed }) = parser.parse(data) {
         for cut in [0, consumed / 2, consumed.saturating_sub(1)] {
             assert_eq!(parser.parse(&data[..cut]), Ok(Parsed::Incomplete));

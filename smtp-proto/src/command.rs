@@ -40,6 +40,8 @@ use std::fmt;
 use crate::reply::{EnhancedStatus, Reply, ReplyCode};
 use crate::types::{AddressError, ForwardPath, Mailbox, ReversePath, split_path};
 
+mod scan;
+
 /// Which greeting command.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum HelloVerb {
@@ -338,7 +340,19 @@ const fn tag(s: [u8; 4]) -> u32 {
 
 impl CommandParser {
     /// Parses one command line (without CRLF).
-    pub fn parse<'a>(self, line: &'a [u8]) -> Result<Command<'a>, CommandError> {
+    ///
+    /// Well-formed common lines take a single pass over the bytes (the scanner in
+    /// `command/scan.rs`); everything else, errors included, is decided by
+    /// [`parse_reference`](Self::parse_reference), whose result this always equals.
+    pub fn parse(self, line: &[u8]) -> Result<Command<'_>, CommandError> {
+        self.parse_fast(line, || self.parse_reference(line))
+    }
+
+    /// The reference parser: the grammar written out rule by rule, one step after the
+    /// other. [`parse`](Self::parse) gives the same result faster; this one is public for
+    /// the differential tests and the `smtp_command` fuzz target, not for use.
+    #[doc(hidden)]
+    pub fn parse_reference<'a>(self, line: &'a [u8]) -> Result<Command<'a>, CommandError> {
         let line = std::str::from_utf8(line).map_err(|_| CommandError::NotUtf8)?;
         let line = line.trim_end_matches([' ', '\t']);
         let (verb, end) = verb_of(line.as_bytes());
@@ -528,10 +542,18 @@ fn auth(args: &str) -> Result<Command<'_>, CommandError> {
 
 /// A decimal without sign; overflow is `None`.
 pub(crate) fn parse_u64(s: &str) -> Option<u64> {
-    if s.is_empty() || s.len() > 20 || !s.bytes().all(|b| b.is_ascii_digit()) {
+    if s.is_empty() || s.len() > 20 {
         return None;
     }
-    s.parse().ok()
+    let mut n: u64 = 0;
+    for &b in s.as_bytes() {
+        let d = b.wrapping_sub(b'0');
+        if d > 9 {
+            return None;
+        }
+        n = n.checked_mul(10)?.checked_add(u64::from(d))?;
+    }
+    Some(n)
 }
 
 /// The `key[=value]` words of a MAIL/RCPT parameter list, checked for syntax (RFC 5321
@@ -562,54 +584,123 @@ fn checked_params(text: &str) -> Result<impl Iterator<Item = (&str, Option<&str>
     Ok(esmtp_params(text).filter_map(Result::ok))
 }
 
-/// The upper-case form of a known parameter keyword, matched without allocating.
-fn keyword(key: &str, known: &[&'static str]) -> Option<&'static str> {
-    known.iter().copied().find(|k| k.eq_ignore_ascii_case(key))
+/// The MAIL and RCPT parameter keywords this crate knows (each command treats the other's
+/// as unknown).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Keyword {
+    Size,
+    Body,
+    SmtpUtf8,
+    RequireTls,
+    Ret,
+    Envid,
+    Auth,
+    MtPriority,
+    HoldFor,
+    HoldUntil,
+    By,
+    Mtrk,
+    Solicit,
+    Notify,
+    Orcpt,
+    Rrvs,
+    Unknown,
 }
 
-const MAIL_KEYWORDS: &[&str] = &[
-    "SIZE",
-    "BODY",
-    "SMTPUTF8",
-    "REQUIRETLS",
-    "RET",
-    "ENVID",
-    "AUTH",
-    "MT-PRIORITY",
-    "HOLDFOR",
-    "HOLDUNTIL",
-    "BY",
-    "MTRK",
-    "SOLICIT",
-];
+/// A keyword of at most 15 bytes packed little-endian into a `u128`, ASCII lower-cased.
+const fn packed(word: &[u8]) -> u128 {
+    let mut v = 0u128;
+    let mut i = 0;
+    while i < word.len() {
+        v |= ((word[i] | 0x20) as u128) << (8 * i);
+        i += 1;
+    }
+    v
+}
 
-const RCPT_KEYWORDS: &[&str] = &["NOTIFY", "ORCPT", "RRVS"];
+impl Keyword {
+    /// The keyword, any case, in one compare against a packed constant. `key` is an
+    /// `esmtp-keyword` (letters, digits, hyphens: both callers checked it), for which
+    /// setting bit 0x20 is exactly ASCII lower-casing.
+    fn of(key: &str) -> Self {
+        const SIZE: u128 = packed(b"SIZE");
+        const BODY: u128 = packed(b"BODY");
+        const SMTPUTF8: u128 = packed(b"SMTPUTF8");
+        const REQUIRETLS: u128 = packed(b"REQUIRETLS");
+        const RET: u128 = packed(b"RET");
+        const ENVID: u128 = packed(b"ENVID");
+        const AUTH: u128 = packed(b"AUTH");
+        const MT_PRIORITY: u128 = packed(b"MT-PRIORITY");
+        const HOLDFOR: u128 = packed(b"HOLDFOR");
+        const HOLDUNTIL: u128 = packed(b"HOLDUNTIL");
+        const BY: u128 = packed(b"BY");
+        const MTRK: u128 = packed(b"MTRK");
+        const SOLICIT: u128 = packed(b"SOLICIT");
+        const NOTIFY: u128 = packed(b"NOTIFY");
+        const ORCPT: u128 = packed(b"ORCPT");
+        const RRVS: u128 = packed(b"RRVS");
+        let k = key.as_bytes();
+        debug_assert!(k.iter().all(|c| c.is_ascii_alphanumeric() || *c == b'-'));
+        if k.len() > 15 {
+            return Self::Unknown;
+        }
+        // Two halves of at most eight bytes each: shifts of a u128 cost more.
+        let half = |bytes: &[u8]| {
+            bytes
+                .iter()
+                .rev()
+                .fold(0u64, |v, &c| (v << 8) | u64::from(c | 0x20))
+        };
+        let (lo, hi) = k.split_at(k.len().min(8));
+        match u128::from(half(lo)) | (u128::from(half(hi)) << 64) {
+            SIZE => Self::Size,
+            BODY => Self::Body,
+            SMTPUTF8 => Self::SmtpUtf8,
+            REQUIRETLS => Self::RequireTls,
+            RET => Self::Ret,
+            ENVID => Self::Envid,
+            AUTH => Self::Auth,
+            MT_PRIORITY => Self::MtPriority,
+            HOLDFOR => Self::HoldFor,
+            HOLDUNTIL => Self::HoldUntil,
+            BY => Self::By,
+            MTRK => Self::Mtrk,
+            SOLICIT => Self::Solicit,
+            NOTIFY => Self::Notify,
+            ORCPT => Self::Orcpt,
+            RRVS => Self::Rrvs,
+            _ => Self::Unknown,
+        }
+    }
+}
 
 /// RFC 3461 §4: `xtext = *( xchar / hexchar )`, `hexchar = "+" 2HEXDIG` (upper case).
 pub fn decode_xtext(text: &str) -> Option<Cow<'_, str>> {
-    if !text.contains('+') {
-        return text
-            .bytes()
-            .all(|b| matches!(b, 0x21..=0x2a | 0x2c..=0x3c | 0x3e..=0x7e) || b >= 0x80)
-            .then_some(Cow::Borrowed(text));
+    fn xchar(c: u8) -> bool {
+        matches!(c, 0x21..=0x2a | 0x2c..=0x3c | 0x3e..=0x7e | 0x80..)
+    }
+    fn hex(c: Option<&u8>) -> Option<u8> {
+        match *c? {
+            c @ b'0'..=b'9' => Some(c - b'0'),
+            c @ b'A'..=b'F' => Some(c - b'A' + 10),
+            _ => None,
+        }
     }
     let b = text.as_bytes();
+    // Borrowed unless there is a hexchar; the bytes before the first are copied at once.
+    let Some(first) = b.iter().position(|&c| c == b'+' || !xchar(c)) else {
+        return Some(Cow::Borrowed(text));
+    };
     let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
+    out.extend_from_slice(&b[..first]);
+    let mut i = first;
     while i < b.len() {
         match b[i] {
             b'+' => {
-                let hex = text.get(i + 1..i + 3)?;
-                if !hex
-                    .bytes()
-                    .all(|c| c.is_ascii_digit() || (b'A'..=b'F').contains(&c))
-                {
-                    return None;
-                }
-                out.push(u8::from_str_radix(hex, 16).ok()?);
+                out.push(hex(b.get(i + 1))? << 4 | hex(b.get(i + 2))?);
                 i += 3;
             }
-            c @ (0x21..=0x2a | 0x2c..=0x3c | 0x3e..=0x7e | 0x80..) => {
+            c if xchar(c) => {
                 out.push(c);
                 i += 1;
             }
@@ -644,110 +735,120 @@ fn set_once<T>(slot: &mut Option<T>, value: T, what: &'static str) -> Result<(),
 fn mail_params(text: &str) -> Result<MailParams<'_>, CommandError> {
     let mut p = MailParams::default();
     for (key, value) in checked_params(text)? {
-        let need = |what| value.ok_or(CommandError::BadParameter(what));
-        match keyword(key, MAIL_KEYWORDS).unwrap_or_default() {
-            "SIZE" => {
-                let v = parse_u64(need("SIZE needs a value")?)
-                    .ok_or(CommandError::BadParameter("Bad SIZE value"))?;
-                set_once(&mut p.size, v, "Duplicate SIZE")?;
-            }
-            "BODY" => {
-                let v = need("BODY needs a value")?;
-                let body = if v.eq_ignore_ascii_case("7BIT") {
-                    Body::SevenBit
-                } else if v.eq_ignore_ascii_case("8BITMIME") {
-                    Body::EightBitMime
-                } else if v.eq_ignore_ascii_case("BINARYMIME") {
-                    Body::BinaryMime
-                } else {
-                    return Err(CommandError::BadParameter("Unknown BODY value"));
-                };
-                set_once(&mut p.body, body, "Duplicate BODY")?;
-            }
-            "SMTPUTF8" => {
-                if value.is_some() || p.smtputf8 {
-                    return Err(CommandError::BadParameter("SMTPUTF8 takes no value"));
-                }
-                p.smtputf8 = true;
-            }
-            "REQUIRETLS" => {
-                if value.is_some() || p.requiretls {
-                    return Err(CommandError::BadParameter("REQUIRETLS takes no value"));
-                }
-                p.requiretls = true;
-            }
-            "RET" => {
-                let v = need("RET needs a value")?;
-                let ret = if v.eq_ignore_ascii_case("FULL") {
-                    Ret::Full
-                } else if v.eq_ignore_ascii_case("HDRS") {
-                    Ret::Hdrs
-                } else {
-                    return Err(CommandError::BadParameter("RET must be FULL or HDRS"));
-                };
-                set_once(&mut p.ret, ret, "Duplicate RET")?;
-            }
-            "ENVID" => {
-                let v = decode_xtext(need("ENVID needs a value")?)
-                    .filter(|v| v.len() <= 100)
-                    .ok_or(CommandError::BadParameter("Bad ENVID value"))?;
-                set_once(&mut p.envid, v, "Duplicate ENVID")?;
-            }
-            "AUTH" => {
-                let v = decode_xtext(need("AUTH needs a value")?)
-                    .ok_or(CommandError::BadParameter("Bad AUTH value"))?;
-                set_once(&mut p.auth, v, "Duplicate AUTH")?;
-            }
-            "MT-PRIORITY" => {
-                let v = need("MT-PRIORITY needs a value")?;
-                let n = v
-                    .strip_prefix('-')
-                    .map_or_else(
-                        || v.strip_prefix('+').unwrap_or(v).parse::<i8>(),
-                        |n| n.parse::<i8>().map(|n| -n),
-                    )
-                    .ok()
-                    .filter(|n| (-9..=9).contains(n) && v.len() <= 2)
-                    .ok_or(CommandError::BadParameter("MT-PRIORITY must be -9..9"))?;
-                set_once(&mut p.mt_priority, n, "Duplicate MT-PRIORITY")?;
-            }
-            "HOLDFOR" => {
-                let v = parse_u64(need("HOLDFOR needs a value")?)
-                    .ok_or(CommandError::BadParameter("Bad HOLDFOR value"))?;
-                if p.hold_until.is_some() {
-                    return Err(CommandError::BadParameter("HOLDFOR with HOLDUNTIL"));
-                }
-                set_once(&mut p.hold_for, v, "Duplicate HOLDFOR")?;
-            }
-            "HOLDUNTIL" => {
-                let v = need("HOLDUNTIL needs a value")?;
-                if p.hold_for.is_some() {
-                    return Err(CommandError::BadParameter("HOLDFOR with HOLDUNTIL"));
-                }
-                set_once(&mut p.hold_until, Cow::Borrowed(v), "Duplicate HOLDUNTIL")?;
-            }
-            "BY" => {
-                let by = deliver_by(need("BY needs a value")?)
-                    .ok_or(CommandError::BadParameter("Bad BY value"))?;
-                set_once(&mut p.by, by, "Duplicate BY")?;
-            }
-            "MTRK" => {
-                set_once(
-                    &mut p.mtrk,
-                    Cow::Borrowed(need("MTRK needs a value")?),
-                    "Duplicate MTRK",
-                )?;
-            }
-            "SOLICIT" => {
-                let v = need("SOLICIT needs a value")?;
-                set_once(&mut p.solicit, Cow::Borrowed(v), "Duplicate SOLICIT")?;
-            }
-            _ => p
-                .unknown
-                .push((Cow::Borrowed(key), value.map(Cow::Borrowed))),
-        }
+        mail_param(&mut p, key, value)?;
     }
     Ok(p)
+}
+
+/// Applies one MAIL parameter whose syntax is already checked.
+fn mail_param<'a>(
+    p: &mut MailParams<'a>,
+    key: &'a str,
+    value: Option<&'a str>,
+) -> Result<(), CommandError> {
+    let need = |what| value.ok_or(CommandError::BadParameter(what));
+    match Keyword::of(key) {
+        Keyword::Size => {
+            let v = parse_u64(need("SIZE needs a value")?)
+                .ok_or(CommandError::BadParameter("Bad SIZE value"))?;
+            set_once(&mut p.size, v, "Duplicate SIZE")?;
+        }
+        Keyword::Body => {
+            let v = need("BODY needs a value")?;
+            let body = if v.eq_ignore_ascii_case("7BIT") {
+                Body::SevenBit
+            } else if v.eq_ignore_ascii_case("8BITMIME") {
+                Body::EightBitMime
+            } else if v.eq_ignore_ascii_case("BINARYMIME") {
+                Body::BinaryMime
+            } else {
+                return Err(CommandError::BadParameter("Unknown BODY value"));
+            };
+            set_once(&mut p.body, body, "Duplicate BODY")?;
+        }
+        Keyword::SmtpUtf8 => {
+            if value.is_some() || p.smtputf8 {
+                return Err(CommandError::BadParameter("SMTPUTF8 takes no value"));
+            }
+            p.smtputf8 = true;
+        }
+        Keyword::RequireTls => {
+            if value.is_some() || p.requiretls {
+                return Err(CommandError::BadParameter("REQUIRETLS takes no value"));
+            }
+            p.requiretls = true;
+        }
+        Keyword::Ret => {
+            let v = need("RET needs a value")?;
+            let ret = if v.eq_ignore_ascii_case("FULL") {
+                Ret::Full
+            } else if v.eq_ignore_ascii_case("HDRS") {
+                Ret::Hdrs
+            } else {
+                return Err(CommandError::BadParameter("RET must be FULL or HDRS"));
+            };
+            set_once(&mut p.ret, ret, "Duplicate RET")?;
+        }
+        Keyword::Envid => {
+            let v = decode_xtext(need("ENVID needs a value")?)
+                .filter(|v| v.len() <= 100)
+                .ok_or(CommandError::BadParameter("Bad ENVID value"))?;
+            set_once(&mut p.envid, v, "Duplicate ENVID")?;
+        }
+        Keyword::Auth => {
+            let v = decode_xtext(need("AUTH needs a value")?)
+                .ok_or(CommandError::BadParameter("Bad AUTH value"))?;
+            set_once(&mut p.auth, v, "Duplicate AUTH")?;
+        }
+        Keyword::MtPriority => {
+            let v = need("MT-PRIORITY needs a value")?;
+            let n = v
+                .strip_prefix('-')
+                .map_or_else(
+                    || v.strip_prefix('+').unwrap_or(v).parse::<i8>(),
+                    |n| n.parse::<i8>().map(|n| -n),
+                )
+                .ok()
+                .filter(|n| (-9..=9).contains(n) && v.len() <= 2)
+                .ok_or(CommandError::BadParameter("MT-PRIORITY must be -9..9"))?;
+            set_once(&mut p.mt_priority, n, "Duplicate MT-PRIORITY")?;
+        }
+        Keyword::HoldFor => {
+            let v = parse_u64(need("HOLDFOR needs a value")?)
+                .ok_or(CommandError::BadParameter("Bad HOLDFOR value"))?;
+            if p.hold_until.is_some() {
+                return Err(CommandError::BadParameter("HOLDFOR with HOLDUNTIL"));
+            }
+            set_once(&mut p.hold_for, v, "Duplicate HOLDFOR")?;
+        }
+        Keyword::HoldUntil => {
+            let v = need("HOLDUNTIL needs a value")?;
+            if p.hold_for.is_some() {
+                return Err(CommandError::BadParameter("HOLDFOR with HOLDUNTIL"));
+            }
+            set_once(&mut p.hold_until, Cow::Borrowed(v), "Duplicate HOLDUNTIL")?;
+        }
+        Keyword::By => {
+            let by = deliver_by(need("BY needs a value")?)
+                .ok_or(CommandError::BadParameter("Bad BY value"))?;
+            set_once(&mut p.by, by, "Duplicate BY")?;
+        }
+        Keyword::Mtrk => {
+            set_once(
+                &mut p.mtrk,
+                Cow::Borrowed(need("MTRK needs a value")?),
+                "Duplicate MTRK",
+            )?;
+        }
+        Keyword::Solicit => {
+            let v = need("SOLICIT needs a value")?;
+            set_once(&mut p.solicit, Cow::Borrowed(v), "Duplicate SOLICIT")?;
+        }
+        _ => p
+            .unknown
+            .push((Cow::Borrowed(key), value.map(Cow::Borrowed))),
+    }
+    Ok(())
 }
 
 /// `by-value = by-time ";" by-mode [ by-trace ]` (RFC 2852 §4): time is a signed decimal of
@@ -780,58 +881,71 @@ fn deliver_by(v: &str) -> Option<DeliverBy> {
 fn rcpt_params(text: &str) -> Result<RcptParams<'_>, CommandError> {
     let mut p = RcptParams::default();
     for (key, value) in checked_params(text)? {
-        match keyword(key, RCPT_KEYWORDS).unwrap_or_default() {
-            "NOTIFY" => {
-                let v = value.ok_or(CommandError::BadParameter("NOTIFY needs a value"))?;
-                let mut n = Notify::default();
-                for word in v.split(',') {
-                    let word = keyword(word, &["NEVER", "SUCCESS", "FAILURE", "DELAY"]);
-                    let flag = match word.unwrap_or_default() {
-                        "NEVER" => &mut n.never,
-                        "SUCCESS" => &mut n.success,
-                        "FAILURE" => &mut n.failure,
-                        "DELAY" => &mut n.delay,
-                        _ => return Err(CommandError::BadParameter("Bad NOTIFY value")),
-                    };
-                    if *flag {
-                        return Err(CommandError::BadParameter("Bad NOTIFY value"));
-                    }
-                    *flag = true;
-                }
-                if n.never && (n.success || n.failure || n.delay) {
-                    return Err(CommandError::BadParameter("NOTIFY=NEVER stands alone"));
-                }
-                set_once(&mut p.notify, n, "Duplicate NOTIFY")?;
-            }
-            "ORCPT" => {
-                let v = value.ok_or(CommandError::BadParameter("ORCPT needs a value"))?;
-                let (kind, addr) = v
-                    .split_once(';')
-                    .filter(|(k, a)| {
-                        !k.is_empty()
-                            && !a.is_empty()
-                            && k.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
-                    })
-                    .ok_or(CommandError::BadParameter("Bad ORCPT value"))?;
-                let addr = if kind.eq_ignore_ascii_case("utf-8") {
-                    Some(Cow::Borrowed(addr)) // RFC 6533 utf-8-addr-xtext: kept as sent
-                } else {
-                    decode_xtext(addr)
-                }
-                .filter(|a| a.len() <= 500)
-                .ok_or(CommandError::BadParameter("Bad ORCPT value"))?;
-                set_once(&mut p.orcpt, (Cow::Borrowed(kind), addr), "Duplicate ORCPT")?;
-            }
-            "RRVS" => {
-                let v = value.ok_or(CommandError::BadParameter("RRVS needs a value"))?;
-                set_once(&mut p.rrvs, Cow::Borrowed(v), "Duplicate RRVS")?;
-            }
-            _ => p
-                .unknown
-                .push((Cow::Borrowed(key), value.map(Cow::Borrowed))),
-        }
+        rcpt_param(&mut p, key, value)?;
     }
     Ok(p)
+}
+
+/// Applies one RCPT parameter whose syntax is already checked.
+fn rcpt_param<'a>(
+    p: &mut RcptParams<'a>,
+    key: &'a str,
+    value: Option<&'a str>,
+) -> Result<(), CommandError> {
+    match Keyword::of(key) {
+        Keyword::Notify => {
+            let v = value.ok_or(CommandError::BadParameter("NOTIFY needs a value"))?;
+            let mut n = Notify::default();
+            for word in v.as_bytes().split(|&c| c == b',') {
+                let is = |w: &[u8]| word.eq_ignore_ascii_case(w);
+                let flag = match (word.len(), word.first().map_or(0, |c| c | 0x20)) {
+                    (5, b'n') if is(b"NEVER") => &mut n.never,
+                    (7, b's') if is(b"SUCCESS") => &mut n.success,
+                    (7, b'f') if is(b"FAILURE") => &mut n.failure,
+                    (5, b'd') if is(b"DELAY") => &mut n.delay,
+                    _ => return Err(CommandError::BadParameter("Bad NOTIFY value")),
+                };
+                if *flag {
+                    return Err(CommandError::BadParameter("Bad NOTIFY value"));
+                }
+                *flag = true;
+            }
+            if n.never && (n.success || n.failure || n.delay) {
+                return Err(CommandError::BadParameter("NOTIFY=NEVER stands alone"));
+            }
+            set_once(&mut p.notify, n, "Duplicate NOTIFY")?;
+        }
+        Keyword::Orcpt => {
+            let v = value.ok_or(CommandError::BadParameter("ORCPT needs a value"))?;
+            let (kind, addr) = v
+                .as_bytes()
+                .iter()
+                .position(|&c| c == b';')
+                .map(|semi| (&v[..semi], &v[semi + 1..]))
+                .filter(|(k, a)| {
+                    !k.is_empty()
+                        && !a.is_empty()
+                        && k.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+                })
+                .ok_or(CommandError::BadParameter("Bad ORCPT value"))?;
+            let addr = if kind.eq_ignore_ascii_case("utf-8") {
+                Some(Cow::Borrowed(addr)) // RFC 6533 utf-8-addr-xtext: kept as sent
+            } else {
+                decode_xtext(addr)
+            }
+            .filter(|a| a.len() <= 500)
+            .ok_or(CommandError::BadParameter("Bad ORCPT value"))?;
+            set_once(&mut p.orcpt, (Cow::Borrowed(kind), addr), "Duplicate ORCPT")?;
+        }
+        Keyword::Rrvs => {
+            let v = value.ok_or(CommandError::BadParameter("RRVS needs a value"))?;
+            set_once(&mut p.rrvs, Cow::Borrowed(v), "Duplicate RRVS")?;
+        }
+        _ => p
+            .unknown
+            .push((Cow::Borrowed(key), value.map(Cow::Borrowed))),
+    }
+    Ok(())
 }
 
 fn attributes(args: &str) -> Result<Attributes<'_>, CommandError> {

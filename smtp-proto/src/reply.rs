@@ -224,13 +224,93 @@ impl fmt::Display for EnhancedStatus {
 /// A complete SMTP reply: a code, an optional enhanced status code and one or more lines of
 /// text.
 ///
-/// The text is kept in one buffer, lines joined by LF (a line never holds CR or LF), so a
-/// parsed reply costs one allocation whatever its line count.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+/// The text is kept in one buffer, lines joined by LF (a line never holds CR or LF): up to
+/// [`Reply::INLINE_TEXT`] bytes inside the value itself (most single-line replies: `Ok`,
+/// `Bye`, `Ok: queued as ...`, so parsing them allocates nothing), longer texts in one heap
+/// allocation whatever the line count.
+#[derive(Clone)]
 pub struct Reply {
     code: ReplyCode,
     status: Option<EnhancedStatus>,
-    text: String,
+    text: Text,
+}
+
+/// Where a reply's text lives.
+#[derive(Clone)]
+enum Text {
+    /// Short text in place; `bytes[..len]` is UTF-8 (only ever copied from a `str`).
+    Inline {
+        len: u8,
+        bytes: [u8; Reply::INLINE_TEXT],
+    },
+    /// Longer text.
+    Heap(String),
+}
+
+impl Text {
+    fn new(text: &str) -> Self {
+        match u8::try_from(text.len()) {
+            Ok(len) if text.len() <= Reply::INLINE_TEXT => {
+                let mut bytes = [0; Reply::INLINE_TEXT];
+                bytes[..text.len()].copy_from_slice(text.as_bytes());
+                Self::Inline { len, bytes }
+            }
+            _ => Self::Heap(text.to_owned()),
+        }
+    }
+
+    /// Reply text from the wire: UTF-8 nearly always (ASCII); else with U+FFFD for each bad
+    /// byte (the text is for humans and logs).
+    fn from_wire(text: &[u8]) -> Self {
+        match std::str::from_utf8(text) {
+            Ok(t) => Self::new(t),
+            Err(_) => Self::from_string(String::from_utf8_lossy(text).into_owned()),
+        }
+    }
+
+    fn from_string(text: String) -> Self {
+        if text.len() <= Reply::INLINE_TEXT {
+            Self::new(&text)
+        } else {
+            Self::Heap(text)
+        }
+    }
+
+    fn as_str(&self) -> &str {
+        match self {
+            Self::Inline { len, bytes } => std::str::from_utf8(&bytes[..usize::from(*len)])
+                .expect("inline reply text is copied from a str"),
+            Self::Heap(s) => s,
+        }
+    }
+}
+
+impl PartialEq for Reply {
+    fn eq(&self, other: &Self) -> bool {
+        self.code == other.code
+            && self.status == other.status
+            && self.text.as_str() == other.text.as_str()
+    }
+}
+
+impl Eq for Reply {}
+
+impl std::hash::Hash for Reply {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.code.hash(state);
+        self.status.hash(state);
+        self.text.as_str().hash(state);
+    }
+}
+
+impl fmt::Debug for Reply {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Reply")
+            .field("code", &self.code)
+            .field("status", &self.status)
+            .field("text", &self.text.as_str())
+            .finish()
+    }
 }
 
 impl Reply {
@@ -262,8 +342,15 @@ impl Reply {
                 return Err(ReplyError::StatusClassMismatch);
             }
         }
-        Ok(Self { code, status, text })
+        Ok(Self {
+            code,
+            status,
+            text: Text::from_string(text),
+        })
     }
+
+    /// Longest text kept inside the [`Reply`] value without a heap allocation.
+    pub const INLINE_TEXT: usize = 38;
 
     /// The reply code.
     pub fn code(&self) -> ReplyCode {
@@ -278,22 +365,22 @@ impl Reply {
     /// The text lines, without code, separator, status code or CRLF (at least one, maybe
     /// empty).
     pub fn lines(&self) -> ReplyLines<'_> {
-        ReplyLines(self.text.split('\n'))
+        ReplyLines(self.text.as_str().split('\n'))
     }
 
     /// The first text line.
     pub fn first_line(&self) -> &str {
-        self.text.split('\n').next().unwrap_or_default()
+        self.text.as_str().split('\n').next().unwrap_or_default()
     }
 
     /// How many lines the reply has (at least one).
     pub fn line_count(&self) -> usize {
-        memchr::memchr_iter(b'\n', self.text.as_bytes()).count() + 1
+        memchr::memchr_iter(b'\n', self.text.as_str().as_bytes()).count() + 1
     }
 
     /// The text lines joined by LF.
     pub fn text(&self) -> &str {
-        &self.text
+        self.text.as_str()
     }
 
     /// Appends the wire form (every line ending in CRLF) to `out`.
@@ -305,7 +392,7 @@ impl Reply {
             b'0' + (code % 10) as u8,
             b'-',
         ];
-        let mut lines = self.text.split('\n').peekable();
+        let mut lines = self.text.as_str().split('\n').peekable();
         while let Some(line) = lines.next() {
             if lines.peek().is_none() {
                 prefix[3] = b' ';
@@ -324,7 +411,7 @@ impl Reply {
 
     /// The wire form as a new buffer.
     pub fn to_bytes(&self) -> Vec<u8> {
-        let mut out = Vec::with_capacity(self.text.len() + 16 * self.line_count());
+        let mut out = Vec::with_capacity(self.text.as_str().len() + 16 * self.line_count());
         self.write_to(&mut out);
         out
     }
@@ -429,7 +516,122 @@ impl Default for ReplyParser {
 
 impl ReplyParser {
     /// Parses one reply from the start of `input`.
+    ///
+    /// Well-formed replies (every line `code SP/- text CRLF` with one code, the same
+    /// enhanced status code bytes on every line or none) take one pass that frames each
+    /// line, checks it and keeps its text; a single-line reply of up to
+    /// [`Reply::INLINE_TEXT`] bytes of text allocates nothing. Anything else (an error, a
+    /// partial reply, a status code on only some lines) is decided by
+    /// [`parse_reference`](Self::parse_reference), whose result this always equals.
     pub fn parse(&self, input: &[u8]) -> Result<Parsed, ReplyError> {
+        match self.parse_fast(input) {
+            Some(parsed) => Ok(parsed),
+            None => self.parse_reference(input),
+        }
+    }
+
+    /// The single pass of [`parse`](Self::parse), or `None` to hand over.
+    fn parse_fast(&self, input: &[u8]) -> Option<Parsed> {
+        let mut pos = 0;
+        let mut code = [0u8; 3];
+        let mut count = 0;
+        // The first line's status code and its bytes (with the digits as sent), which every
+        // other line must repeat.
+        let mut status: Option<(EnhancedStatus, usize)> = None;
+        let mut first_text: &[u8] = &[];
+        let mut buf: Vec<u8> = Vec::new();
+        loop {
+            let rest = &input[pos..];
+            let window = &rest[..rest.len().min(self.max_line_len)];
+            // The line ends at its first CR, which must be followed by LF inside the window;
+            // a bare LF or CR before it hands over.
+            let end = line_end(window)?;
+            if window[end] != b'\r' || window.get(end + 1) != Some(&b'\n') {
+                return None;
+            }
+            let line = &rest[..end];
+            let [d0, d1, d2, tail @ ..] = line else {
+                return None;
+            };
+            let digits = [*d0, *d1, *d2];
+            if count == 0 {
+                if !(b'2'..=b'5').contains(d0) || !(b'0'..=b'5').contains(d1) {
+                    return None;
+                }
+                if !d2.is_ascii_digit() {
+                    return None;
+                }
+                code = digits;
+            } else if digits != code {
+                return None;
+            }
+            let (last, mut text): (bool, &[u8]) = match tail {
+                [] => (true, &[]),
+                [b' ', text @ ..] => (true, text),
+                [b'-', text @ ..] => (false, text),
+                _ => return None,
+            };
+            count += 1;
+            if count > self.max_lines {
+                return None;
+            }
+            if count == 1 {
+                let class = *d0 - b'0';
+                status = status_prefix(text)
+                    .filter(|(s, _)| s.class() == class || (class == 3 && s.class() == 2));
+                if let Some((_, n)) = status {
+                    first_text = &text[..n];
+                }
+            } else if status.is_some() {
+                // The same bytes, then a space or the end; anything else hands over.
+                let n = first_text.len();
+                if !text.starts_with(first_text) || text.get(n).is_some_and(|&c| c != b' ') {
+                    return None;
+                }
+            }
+            if let Some((_, n)) = status {
+                text = text.get(n + 1..).unwrap_or_default();
+            }
+            pos += end + 2;
+            if count == 1 && last {
+                // One line: no buffer at all (inline text when short).
+                let code = ReplyCode::from_digits(code).ok()?;
+                return Some(Parsed::Complete {
+                    reply: Reply {
+                        code,
+                        status: status.map(|(s, _)| s),
+                        text: Text::from_wire(text),
+                    },
+                    consumed: pos,
+                });
+            }
+            if count == 1 {
+                buf.reserve(input.len().min(256));
+            } else {
+                buf.push(b'\n');
+            }
+            buf.extend_from_slice(text);
+            if last {
+                break;
+            }
+        }
+        let text = String::from_utf8(buf)
+            .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned());
+        Some(Parsed::Complete {
+            reply: Reply {
+                code: ReplyCode::from_digits(code).ok()?,
+                status: status.map(|(s, _)| s),
+                text: Text::from_string(text),
+            },
+            consumed: pos,
+        })
+    }
+
+    /// The reference parser: each check written out after the other. [`parse`](Self::parse)
+    /// gives the same result faster; this one is public for the differential tests and the
+    /// `smtp_reply` fuzz target, not for use.
+    #[doc(hidden)]
+    pub fn parse_reference(&self, input: &[u8]) -> Result<Parsed, ReplyError> {
         // One pass: frame and check every line and copy its text (enhanced status code
         // stripped) into one buffer, assuming every line carries the first line's status
         // code; if a later line does not, the texts are copied again unstripped.
@@ -522,10 +724,65 @@ impl ReplyParser {
         let text = String::from_utf8(buf)
             .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned());
         Ok(Parsed::Complete {
-            reply: Reply { code, status, text },
+            reply: Reply {
+                code,
+                status,
+                text: Text::from_string(text),
+            },
             consumed: pos,
         })
     }
+}
+
+/// The first CR or LF: eight bytes at a time over the first 16 (SWAR: a byte equal to CR
+/// or LF becomes a zero byte, found with the borrow trick, exact for the lowest one),
+/// memchr2 beyond (long texts), a byte loop for the tail.
+fn line_end(window: &[u8]) -> Option<usize> {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGHS: u64 = 0x8080_8080_8080_8080;
+    const HEAD: usize = 16;
+    let zero = |v: u64| v.wrapping_sub(ONES) & !v & HIGHS;
+    let head = &window[..window.len().min(HEAD)];
+    let mut at = 0;
+    let mut rest = head;
+    while let Some((chunk, tail)) = rest.split_first_chunk::<8>() {
+        let v = u64::from_le_bytes(*chunk);
+        let hits = zero(v ^ (ONES * u64::from(b'\r'))) | zero(v ^ (ONES * u64::from(b'\n')));
+        if hits != 0 {
+            return Some(at + (hits.trailing_zeros() / 8) as usize);
+        }
+        at += 8;
+        rest = tail;
+    }
+    if let Some(i) = rest.iter().position(|&c| c == b'\r' || c == b'\n') {
+        return Some(at + i);
+    }
+    memchr::memchr2(b'\r', b'\n', window.get(HEAD..)?).map(|i| i + HEAD)
+}
+
+/// [`EnhancedStatus::parse_prefix`] with a straight path for the usual shape
+/// (`c.s.d`, one class digit, one to three digits each after).
+fn status_prefix(text: &[u8]) -> Option<(EnhancedStatus, usize)> {
+    fn digits(text: &[u8], at: usize) -> (u16, usize) {
+        let mut n = 0;
+        let mut i = at;
+        while i < text.len() && i - at < 3 && text[i].is_ascii_digit() {
+            n = n * 10 + u16::from(text[i] - b'0');
+            i += 1;
+        }
+        (n, i)
+    }
+    if let [class @ (b'2' | b'4' | b'5'), b'.', ..] = text {
+        let (subject, i) = digits(text, 2);
+        if i > 2 && text.get(i) == Some(&b'.') {
+            let (detail, j) = digits(text, i + 1);
+            if j > i + 1 && text.get(j).is_none_or(|&c| c == b' ') {
+                let status = EnhancedStatus::new_unchecked(class - b'0', subject, detail);
+                return Some((status, j));
+            }
+        }
+    }
+    EnhancedStatus::parse_prefix(text)
 }
 
 /// Whether the line (CRLF removed, at least three bytes) is the last of its reply, and its
@@ -767,6 +1024,97 @@ mod tests {
         );
         let r = Reply::new(ReplyCode::OK, None, Vec::<String>::new()).unwrap();
         assert_eq!(r.to_bytes(), b"250 \r\n");
+    }
+
+    #[test]
+    fn single_pass_equals_reference() {
+        // Lines of every shape, joined into replies of one to three lines, each also cut at
+        // every length: the single pass and the reference agree on all of them.
+        let lines: &[&[u8]] = &[
+            b"250 2.1.5 Ok\r\n",
+            b"250-2.1.5 Ok\r\n",
+            b"250 Ok\r\n",
+            b"250-Ok\r\n",
+            b"250\r\n",
+            b"250-\r\n",
+            b"250 2.1.5\r\n",
+            b"250-2.1.5\r\n",
+            b"250-2.01.5 x\r\n",
+            b"250-02.1.5 x\r\n",
+            b"250-2.1.5x\r\n",
+            b"250-5.1.1 wrong class\r\n",
+            b"354 2.0.0 go ahead\r\n",
+            b"550-5.1.1 The email account that you tried to reach does not exist.\r\n",
+            b"550 5.1.1 unnecessary spaces.\r\n",
+            b"550-5.1.1\r\n",
+            b"251 other code\r\n",
+            b"250-mx.example.org\r\n",
+            b"250 caf\xe9\r\n",
+            b"250 o\rk\r\n",
+            b"250 ok\n",
+            b"250+ok\r\n",
+            b"25x ok\r\n",
+            b"612 x\r\n",
+            b"25\r\n",
+            b"250 Ok: queued as 4ZxYz1234abcdefghijklmnopq\r\n",
+        ];
+        let parsers = [
+            ReplyParser::default(),
+            ReplyParser {
+                max_line_len: 20,
+                max_lines: 2,
+            },
+        ];
+        // (reply, cut at every length or only whole)
+        let mut replies: Vec<(Vec<u8>, bool)> = Vec::new();
+        for a in lines {
+            replies.push((a.to_vec(), true));
+            for b in lines {
+                replies.push(([*a, *b].concat(), true));
+                for c in lines.iter().step_by(3) {
+                    replies.push(([*a, *b, *c].concat(), false));
+                }
+            }
+        }
+        let mut complete = 0;
+        for parser in parsers {
+            for (reply, cuts) in &replies {
+                let from = if *cuts { 0 } else { reply.len() };
+                for cut in from..=reply.len() {
+                    let input = &reply[..cut];
+                    let reference = parser.parse_reference(input);
+                    complete += usize::from(matches!(reference, Ok(Parsed::Complete { .. })));
+                    assert_eq!(parser.parse(input), reference, "{input:?}");
+                }
+            }
+        }
+        assert!(complete > 1000, "{complete}");
+        // The single pass itself takes the well-formed ones (not only the reference).
+        for wire in [
+            &b"250 2.1.5 Ok\r\n"[..],
+            b"250-mx.example.org\r\n250-PIPELINING\r\n250 CHUNKING\r\n",
+            b"550-5.1.1 a\r\n550 5.1.1 b\r\n",
+        ] {
+            let fast = ReplyParser::default().parse_fast(wire);
+            assert!(fast.is_some(), "{wire:?}");
+            assert_eq!(
+                fast.map(Ok),
+                Some(ReplyParser::default().parse_reference(wire))
+            );
+        }
+    }
+
+    #[test]
+    fn short_text_is_inline() {
+        let r = parse_all(b"250 2.1.5 Ok\r\n");
+        assert!(matches!(r.text, Text::Inline { .. }));
+        let long = parse_all(b"250 Ok: queued as 4ZxYz1234abcdefghijklmnopq\r\n");
+        assert!(matches!(long.text, Text::Heap(_)));
+        assert_eq!(long.text(), "Ok: queued as 4ZxYz1234abcdefghijklmnopq");
+        let built = Reply::new(ReplyCode::OK, None, ["a"; 2]).unwrap();
+        assert!(matches!(built.text, Text::Inline { .. }));
+        assert_eq!(built.lines().collect::<Vec<_>>(), ["a", "a"]);
+        assert_eq!(built, parse_all(b"250-a\r\n250 a\r\n"));
     }
 
     #[test]

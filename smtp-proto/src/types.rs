@@ -304,6 +304,15 @@ impl<'a> Mailbox<'a> {
         Ok(Self { local, host })
     }
 
+    /// A mailbox from parts the caller has already validated (the command parser's
+    /// single-pass scanner, which checks the same grammar as [`Mailbox::parse`]).
+    pub(crate) fn from_checked_parts(local: &'a str, domain: &'a str) -> Self {
+        Self {
+            local: Cow::Borrowed(local),
+            host: Host::Domain(Domain(Cow::Borrowed(domain))),
+        }
+    }
+
     /// The local part, unquoted.
     pub fn local_part(&self) -> &str {
         &self.local
@@ -367,7 +376,7 @@ fn parse_host(text: &str, utf8: bool) -> Result<Host<'_>, AddressError> {
 
 /// RFC 5322 `atext` plus UTF-8 bytes (RFC 6531), as a table: one load per byte on the
 /// hottest path of MAIL/RCPT parsing.
-const ATEXT: [bool; 256] = {
+pub(crate) const ATEXT: [bool; 256] = {
     let mut t = [false; 256];
     let mut c = 0;
     while c < 256 {
@@ -400,7 +409,7 @@ const ATEXT: [bool; 256] = {
     t
 };
 
-fn is_atext(c: u8) -> bool {
+pub(crate) fn is_atext(c: u8) -> bool {
     ATEXT[usize::from(c)]
 }
 

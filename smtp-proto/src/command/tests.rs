@@ -449,3 +449,258 @@ fn corpus_client_lines_parse() {
     }
     assert!(n > 80, "only {n} command lines found");
 }
+
+/// Lines built from pieces: every verb spelling, path form and parameter list the
+/// scanner might meet, good and bad.
+fn differential_lines() -> Vec<Vec<u8>> {
+    let heads = [
+        "MAIL FROM:",
+        "mail from:",
+        "MAIL  FROM: ",
+        "MAIL FROM:  ",
+        "MAIL FROM",
+        "MAIL\tFROM:",
+        "RCPT TO:",
+        "rcpt to: ",
+        "RCPT  TO:",
+        "RCPT TO",
+    ];
+    let local64 = "a".repeat(64);
+    let label63 = "b".repeat(63);
+    let long_domain = vec!["c".repeat(63); 4].join(".");
+    let paths = [
+        "<>".to_owned(),
+        "<a@b.c>".into(),
+        "<sender.name@example.org>".into(),
+        "<second+tag@sub.example.com>".into(),
+        "<\"quoted local\"@example.net>".into(),
+        "<\"\"@example.net>".into(),
+        "<\"a\\\"b\"@x.y>".into(),
+        "<\"a>b\"@x.y>".into(),
+        "<\"a\tb\"@x.y>".into(),
+        "<\"unterminated@x.y>".into(),
+        "<a\"b@x.y>".into(),
+        "<a..b@x.y>".into(),
+        "<.a@x.y>".into(),
+        "<a.@x.y>".into(),
+        "<a@-x.y>".into(),
+        "<a@x-.y>".into(),
+        "<a@x..y>".into(),
+        "<a@x.y.>".into(),
+        "<a@.x>".into(),
+        "<a@>".into(),
+        "<@x.y>".into(),
+        "<a@b_c.d>".into(),
+        "<a@[192.0.2.1]>".into(),
+        "<a@[IPv6:::1]>".into(),
+        "<@r1.example,@r2.example:a@b.c>".into(),
+        "<Postmaster>".into(),
+        "<postmaster@x.y>".into(),
+        "<用户@例子.广告>".into(),
+        "<ü@x.y>".into(),
+        "<a@bücher.de>".into(),
+        "<\"ü\"@x.y>".into(),
+        "<a@b".into(),
+        "a@b.c".into(),
+        "<a@b.c>x".into(),
+        "<a@b.c>>".into(),
+        "<a@b@c.d>".into(),
+        "<a b@c.d>".into(),
+        format!("<{local64}@x.y>"),
+        format!("<{local64}a@x.y>"),
+        format!("<\"{}\"@x.y>", "a".repeat(62)),
+        format!("<\"{}\"@x.y>", "a".repeat(63)),
+        format!("<a@{label63}.x>"),
+        format!("<a@{label63}b.x>"),
+        format!("<a@{long_domain}>"),
+        format!("<{}@{long_domain}>", "a".repeat(3)),
+        format!("<a@{long_domain}.x>"),
+    ];
+    let params = [
+        "",
+        " ",
+        "  ",
+        "\t",
+        " SIZE=123456 BODY=8BITMIME",
+        " size=1",
+        " SIZE=18446744073709551615",
+        " SIZE=18446744073709551616",
+        " SIZE=",
+        " SIZE",
+        " SIZE=1 SIZE=2",
+        " BODY=7bit",
+        " BODY=9BIT",
+        " SMTPUTF8",
+        " SMTPUTF8=yes",
+        " SMTPUTF8 SMTPUTF8",
+        " FOO=bar",
+        " FOO",
+        " X-Y=1 Z",
+        " X=a=b",
+        "  SIZE=1   BODY=7BIT  ",
+        " \tSIZE=1",
+        " -X=1",
+        " SIZE=1\tBODY=7BIT",
+        " RET=FULL ENVID=abc+2Bdef",
+        " ENVID=bad+zz",
+        " AUTH=<>",
+        " MT-PRIORITY=-9 REQUIRETLS",
+        " BY=120;RT HOLDFOR=10",
+        " HOLDFOR=1 HOLDUNTIL=2026-01-01T00:00:00Z",
+        " NOTIFY=SUCCESS,FAILURE ORCPT=rfc822;second+2Btag@sub.example.com",
+        " NOTIFY=NEVER,SUCCESS",
+        " NOTIFY=never",
+        " ORCPT=utf-8;x",
+        " ORCPT=rfc822;",
+        " RRVS=2026-01-01T00:00:00Z;C",
+        " ü=1",
+        " X=ü",
+    ];
+    let mut lines = Vec::new();
+    for head in heads {
+        for path in &paths {
+            for param in params {
+                lines.push(format!("{head}{path}{param}").into_bytes());
+            }
+        }
+    }
+    for other in [
+        "DATA",
+        "data",
+        "DATA ",
+        "DATA\t",
+        "DATA x",
+        "DATAX",
+        "DAT",
+        "",
+        " ",
+        "RSET",
+        "RSET x",
+        "QUIT",
+        "quit  ",
+        "QUIT now",
+        "NOOP",
+        "NOOP x y",
+        "NOOP\tx",
+        "NOOP  ",
+        "EHLO",
+        "EHLO ",
+        "EHLO x",
+        "EHLO  client.example.org",
+        "EHLO x y z",
+        "EHLO a\u{1}b",
+        "EHLO [192.0.2.1]",
+        "HELO x",
+        "LHLO x",
+        "helo\tx",
+        "BDAT 65536 LAST",
+        "BDAT 1",
+        "BDAT 1 last",
+        "BDAT x",
+        "BDAT 1 LAST x",
+        "BDAT 99999999999999999999999",
+        "BDAT",
+        "AUTH PLAIN AGFsaWNlAGFsaWNlcHc=",
+        "AUTH PLAIN",
+        "AUTH",
+        "AUTH a b c",
+        "AUTH PL@IN",
+        "auth login",
+        "STARTTLS",
+        "VRFY x",
+        "XCLIENT NAME=x",
+        "MAILX FROM:<>",
+    ] {
+        lines.push(other.as_bytes().to_vec());
+    }
+    // Bytes that are not UTF-8, in each kind of place.
+    for bad in [
+        &b"NOOP \xff"[..],
+        b"DATA \xff",
+        b"EHLO \xff",
+        b"MAIL FROM:<\xff@x.y>",
+        b"MAIL FROM:<a@x.y> X=\xff",
+        b"RCPT TO:<a@\xc3.y>",
+        b"BDAT 1 \xff",
+    ] {
+        lines.push(bad.to_vec());
+    }
+    lines
+}
+
+/// What the scanner alone makes of a line: `None` where it hands over to the reference.
+fn scan_only(parser: CommandParser, line: &[u8]) -> Option<Command<'_>> {
+    const HANDED_OVER: CommandError = CommandError::Syntax("handed over");
+    match parser.parse_fast(line, || Err(HANDED_OVER)) {
+        Err(HANDED_OVER) => None,
+        Err(e) => panic!("the scanner decided an error itself: {e:?}"),
+        Ok(c) => Some(c),
+    }
+}
+
+#[test]
+fn scanner_equals_reference() {
+    let parsers = [
+        CommandParser::default(),
+        CommandParser {
+            allow_space_after_colon: false,
+            ..CommandParser::default()
+        },
+        CommandParser {
+            allow_unbracketed_path: true,
+            ..CommandParser::default()
+        },
+    ];
+    let lines = differential_lines();
+    let (mut fast, mut accepted) = (0, 0);
+    for parser in parsers {
+        for line in &lines {
+            let reference = parser.parse_reference(line);
+            accepted += usize::from(reference.is_ok());
+            if let Some(scanned) = scan_only(parser, line) {
+                fast += 1;
+                assert_eq!(
+                    Ok(&scanned),
+                    reference.as_ref(),
+                    "{:?}",
+                    String::from_utf8_lossy(line)
+                );
+            }
+            assert_eq!(
+                parser.parse(line),
+                reference,
+                "{:?}",
+                String::from_utf8_lossy(line)
+            );
+        }
+    }
+    // The scanner takes most accepted lines (not a test that passes by never scanning);
+    // the rest are address literals, source routes, quoted pairs, unbracketed paths.
+    assert!(fast * 10 > accepted * 7, "{fast} of {accepted}");
+}
+
+#[test]
+fn scanner_takes_the_common_lines() {
+    for line in [
+        "EHLO client.example.org",
+        "MAIL FROM:<sender.name@example.org> SIZE=123456 BODY=8BITMIME",
+        "MAIL FROM:<>",
+        "RCPT TO:<first.recipient@example.net>",
+        "RCPT TO:<second+tag@sub.example.com> NOTIFY=SUCCESS,FAILURE ORCPT=rfc822;second+2Btag@sub.example.com",
+        "RCPT TO:<\"quoted local\"@example.net>",
+        "DATA",
+        "BDAT 65536 LAST",
+        "AUTH PLAIN AGFsaWNlAGFsaWNlcHc=",
+        "RSET",
+        "NOOP",
+        "QUIT",
+    ] {
+        let parser = CommandParser::default();
+        let scanned = scan_only(parser, line.as_bytes());
+        assert!(scanned.is_some(), "{line}");
+        assert_eq!(
+            scanned.map(Ok),
+            Some(parser.parse_reference(line.as_bytes()))
+        );
+    }
+}
