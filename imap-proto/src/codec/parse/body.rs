@@ -258,7 +258,8 @@ fn addresses<'a>(p: &mut P<'a>) -> R<Vec<Address<'a>>> {
         return Ok(Vec::new());
     }
     p.byte(b'(', "(")?;
-    let mut v = Vec::new();
+    // Most address lists hold one address.
+    let mut v = Vec::with_capacity(1);
     loop {
         v.push(address(p)?);
         if p.opts.quirk_spaces_between_addresses && p.peek_is(b' ')? {

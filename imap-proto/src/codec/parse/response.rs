@@ -3,7 +3,7 @@
 use std::borrow::Cow;
 
 use super::{P, PErr, R, kw_match};
-use crate::types::core::{Atom, C_ATOM, Text, Vec1};
+use crate::types::core::{Atom, C_ATOM, C_TAG, Tag, Text, Vec1};
 use crate::types::response::{
     Code, ContinueReq, Data, ExtValue, Greeting, ListData, NamespaceDesc, QuotaResource, Response,
     StatusKind, StatusResponse, StatusValue, Thread,
@@ -43,7 +43,8 @@ pub(crate) fn response<'a>(p: &mut P<'a>) -> R<Response<'a>> {
             untagged(p)?
         }
         _ => {
-            let tag = p.tag()?;
+            let start = p.i;
+            let tag = p.run(C_TAG, "a tag")?;
             p.sp()?;
             let (w, k) = p.run_key(C_ATOM, "OK, NO or BAD")?;
             let kind = kw_match!(k, {
@@ -55,7 +56,20 @@ pub(crate) fn response<'a>(p: &mut P<'a>) -> R<Response<'a>> {
                     return p.fail("OK, NO or BAD");
                 },
             });
-            let (code, text) = resp_text(p)?;
+            let (code, text) = resp_text_bytes(p)?;
+            // The tag and the text as `&str` from one UTF-8 check of the whole line (the
+            // tag is ASCII, the text starts after an ASCII byte, so both are char
+            // boundaries); apart only when the line is not all UTF-8.
+            let line = std::str::from_utf8(&p.b[start..p.i]).ok();
+            let text_at = p.i - text.len() - start;
+            let tag = match line.and_then(|l| l.get(..tag.len())) {
+                Some(t) => Tag::unvalidated(t),
+                None => Tag::unvalidated(super::ascii(tag)),
+            };
+            let text = match line.and_then(|l| l.get(text_at..)) {
+                Some(t) => Text::unvalidated(t),
+                None => super::text_of(text),
+            };
             Response::Status(StatusResponse {
                 tag: Some(tag),
                 kind,
@@ -73,9 +87,15 @@ pub(crate) fn response<'a>(p: &mut P<'a>) -> R<Response<'a>> {
 /// The leading SP is required by the grammar but often missing after a bare `+` or a bare
 /// status keyword (`a OK\r\n`), which is unambiguous, so both are accepted.
 fn resp_text<'a>(p: &mut P<'a>) -> R<(Option<Code<'a>>, Text<'a>)> {
+    let (code, text) = resp_text_bytes(p)?;
+    Ok((code, super::text_of(text)))
+}
+
+/// [`resp_text`] with the text's bytes, not yet checked for UTF-8.
+fn resp_text_bytes<'a>(p: &mut P<'a>) -> R<(Option<Code<'a>>, &'a [u8])> {
     if !p.eat(b' ')? {
         return match p.peek()? {
-            b'\r' | b'\n' => Ok((None, Text::empty())),
+            b'\r' | b'\n' => Ok((None, &[])),
             _ => p.fail("SP"),
         };
     }
@@ -83,7 +103,7 @@ fn resp_text<'a>(p: &mut P<'a>) -> R<(Option<Code<'a>>, Text<'a>)> {
         let save = p.i;
         p.i += 1;
         match code_then_sp(p) {
-            Ok(code) => return Ok((Some(code), p.text()?)),
+            Ok(code) => return Ok((Some(code), p.text_bytes()?)),
             Err(PErr::Fail { .. }) => {
                 // Not a valid code: the bracket is part of the free-form text.
                 p.i = save;
@@ -91,7 +111,7 @@ fn resp_text<'a>(p: &mut P<'a>) -> R<(Option<Code<'a>>, Text<'a>)> {
             Err(e) => return Err(e),
         }
     }
-    Ok((None, p.text()?))
+    Ok((None, p.text_bytes()?))
 }
 
 /// `resp-text-code "]"` followed by SP (text follows) or the line end (no text).
@@ -613,4 +633,47 @@ fn namespace<'a>(p: &mut P<'a>) -> R<Option<Vec1<NamespaceDesc<'a>>>> {
         }
     }
     Ok(Some(Vec1::unvalidated(v)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::codec::DecodeOptions;
+
+    fn tagged(wire: &[u8]) -> R<StatusResponse<'_>> {
+        match response(&mut P::new(wire, DecodeOptions::default()))? {
+            Response::Status(s) => Ok(s),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    /// Tag and text come from one UTF-8 check of the line; a line that is not all UTF-8
+    /// (in the text or in a code's argument) still gives the tag and a lossy text.
+    #[test]
+    fn tagged_tag_and_text_with_and_without_utf8() {
+        let s = tagged(b"a3 OK [READ-WRITE] SELECT completed\r\n").unwrap();
+        assert_eq!(s.tag.unwrap().as_str(), "a3");
+        assert_eq!(s.code, Some(Code::ReadWrite));
+        assert_eq!(s.text.as_str(), "SELECT completed");
+        let s = tagged("x1 NO Données\r\n".as_bytes()).unwrap();
+        assert_eq!(
+            (s.tag.unwrap().as_str(), s.text.as_str()),
+            ("x1", "Données")
+        );
+        let s = tagged(b"x2 NO d\xe9j\xe0\r\n").unwrap();
+        assert_eq!(
+            (s.tag.unwrap().as_str(), s.text.as_str()),
+            ("x2", "d\u{fffd}j\u{fffd}")
+        );
+        let s = tagged(b"x3 BAD [X-CODE a\xff] fine\r\n").unwrap();
+        assert_eq!((s.tag.unwrap().as_str(), s.text.as_str()), ("x3", "fine"));
+        assert!(matches!(s.code, Some(Code::Other(..))));
+        let s = tagged(b"x4 OK\r\n").unwrap();
+        assert_eq!((s.tag.unwrap().as_str(), s.text.as_str()), ("x4", ""));
+        assert!(matches!(tagged(b"x5 OK a\0b\r\n"), Err(PErr::Fail { .. })));
+        assert_eq!(tagged(b"x6 OK abc"), Err(PErr::Incomplete));
+        // Controls other than CR, LF and NUL stay in the text (the word scan stops on them).
+        let s = tagged(b"x7 OK a\tb\x0bc\x01d 0123456789abcdef\r\n").unwrap();
+        assert_eq!(s.text.as_str(), "a\tb\x0bc\x01d 0123456789abcdef");
+    }
 }
