@@ -221,6 +221,12 @@ fn compile_inner<'o>(
         });
     }
     if !c.errors.is_empty() {
+        // An unknown tag is reported at its first use by a command or test only (as
+        // Pigeonhole: "reported only once at first occurrence").
+        let mut seen = std::collections::HashSet::new();
+        c.errors.retain(|d| {
+            !d.message.contains("does not take the tag ':") || seen.insert(d.message.clone())
+        });
         c.errors.truncate(options.limits.max_errors.max(1));
         return Err(CompileError::from_list(c.errors));
     }
@@ -264,6 +270,13 @@ struct Compiler<'o> {
     /// Resolves `include` at compile time ([`compile_with_includes`]), if the host can.
     inc: Option<&'o mut (dyn include::IncludeHook + 'o)>,
 }
+
+/// The highest match variable, `${32}` (RFC 5229 §3.2 requires `${0}`..`${9}`; Pigeonhole
+/// allows up to 32).
+const MAX_MATCH_INDEX: usize = 32;
+
+/// The longest variable name, in bytes (64, as Pigeonhole).
+const MAX_VARIABLE_NAME_LENGTH: usize = 64;
 
 /// Tags shared by many tests: comparator, match type, address part, index, mime.
 #[derive(Default)]
@@ -684,6 +697,14 @@ impl Compiler<'_> {
                 }
             } else {
                 if let Err(e) = self.control_args(cmd) {
+                    // Only the block is missing: the test has its own errors to report.
+                    if cmd.args.is_empty()
+                        && cmd.tests.len() == 1
+                        && !cmd.test_list
+                        && let Err(te) = self.test(&cmd.tests[0])
+                    {
+                        self.errors.push(te);
+                    }
                     self.errors.push(e);
                     if let Some(block) = &cmd.block {
                         self.block(block, false);
@@ -1143,11 +1164,16 @@ impl Compiler<'_> {
     /// The piece a `${name}` stands for, or None if `name` is not a reference.
     fn var_piece(&mut self, name: &str, pos: Position) -> Res<Option<Piece>> {
         if !name.is_empty() && name.bytes().all(|b| b.is_ascii_digit()) {
-            return Ok(Some(match name.parse::<u8>() {
-                // RFC 5229 §3.2 requires ${0}..${9}; more are kept (as Pigeonhole, up to 99).
-                Ok(n) if n <= 99 => Piece::Match(n),
-                _ => Piece::Empty,
-            }));
+            return match name.parse::<u8>() {
+                // RFC 5229 §3.2 requires ${0}..${9}; more are kept, up to 32 as Pigeonhole.
+                Ok(n) if usize::from(n) <= MAX_MATCH_INDEX => Ok(Some(Piece::Match(n))),
+                _ => err(
+                    pos,
+                    format!(
+                        "the match variable ${{{name}}} is out of range (the highest is ${{{MAX_MATCH_INDEX}}})"
+                    ),
+                ),
+            };
         }
         let parts: Vec<&str> = name.split('.').collect();
         if !parts.iter().all(|p| is_identifier(p)) {
@@ -1174,8 +1200,14 @@ impl Compiler<'_> {
         if parts[0].eq_ignore_ascii_case("tst") && self.has(Capability::Testsuite) {
             return Ok(Some(Piece::Suite(lower[4..].into())));
         }
-        // Unknown namespaces expand to nothing.
-        Ok(Some(Piece::Empty))
+        // RFC 5229 §3: a namespace no required extension defines is an error.
+        err(
+            pos,
+            format!(
+                "unknown namespace '{}' in the variable reference ${{{name}}}",
+                parts[0]
+            ),
+        )
     }
 
     fn lookup_var(&mut self, lower: &str, pos: Position) -> Res<VarRef> {
@@ -1205,6 +1237,14 @@ impl Compiler<'_> {
         let parts: Vec<&str> = name.split('.').collect();
         if name.is_empty() || !parts.iter().all(|p| is_identifier(p)) {
             return err(pos, format!("invalid variable name \"{name}\""));
+        }
+        if name.len() > MAX_VARIABLE_NAME_LENGTH {
+            return err(
+                pos,
+                format!(
+                    "the variable name \"{name}\" is longer than {MAX_VARIABLE_NAME_LENGTH} bytes"
+                ),
+            );
         }
         let lower = name.to_ascii_lowercase();
         if parts.len() == 2
@@ -1236,6 +1276,14 @@ impl Compiler<'_> {
             return Ok(VarRef::Local(l));
         }
         if self.locals.len() >= self.opts.limits.max_variables {
+            // Reported once: every later new variable is over the limit too.
+            if self
+                .errors
+                .iter()
+                .any(|e| e.message.starts_with("too many variables"))
+            {
+                return Ok(VarRef::Local(0));
+            }
             return err(
                 pos,
                 format!(

@@ -73,8 +73,6 @@ pub(crate) enum Piece {
     Env(Box<str>),
     /// `${tst.NAME}` (the test-suite language only): a value the test harness supplies.
     Suite(Box<str>),
-    /// A reference in an unknown namespace: expands to "".
-    Empty,
 }
 
 pub(crate) type StrList = Box<[Value]>;

@@ -251,10 +251,13 @@ impl Suite {
             .get("sieve_max_redirects")
             .and_then(|v| v.parse().ok())
             .unwrap_or(4);
-        // The testsuite delivers into the mail store.
+        // The testsuite delivers into the mail store, and its environment names the
+        // implementation as Pigeonhole's test environment does (the host sets `name`).
         for (n, v) in &mut ctx.environment {
-            if n == "location" {
-                *v = "MS".into();
+            match n.as_str() {
+                "location" => *v = "MS".into(),
+                "name" => *v = "Pigeonhole Sieve".into(),
+                _ => {}
             }
         }
         // The testsuite's postmaster_address, and Pigeonhole's notify sender setting.

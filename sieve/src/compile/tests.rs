@@ -106,7 +106,7 @@ fn errors_are_collected() {
 #[test]
 fn variables_and_encoded_characters() {
     let p = ok(
-        r#"require ["variables", "encoded-character"]; set "a" "${hex:41 42}${unicode:263a}"; set "b" "x${a}y${1}${frop.x}${";"#,
+        r#"require ["variables", "encoded-character"]; set "a" "${hex:41 42}${unicode:263a}"; set "b" "x${a}y${1}${";"#,
     );
     assert_eq!(p.locals, 2);
     match &p.code[0] {
@@ -128,7 +128,6 @@ fn variables_and_encoded_characters() {
                     Piece::Local(0),
                     Piece::Lit("y".into()),
                     Piece::Match(1),
-                    Piece::Empty,
                     Piece::Lit("${".into())
                 ]
             );
@@ -295,5 +294,61 @@ fn notify_from_and_options_are_checked_when_constant() {
     // Values from variables are checked when the script runs.
     ok(
         r#"require ["enotify", "variables"]; set "f" "x"; notify :from "${f}" :options "${f}" "mailto:b@example.com";"#,
+    );
+}
+
+#[test]
+fn variable_names_namespaces_and_limits() {
+    let v = |body: &str| {
+        all_errors(
+            &format!("require \"variables\";\n{body}"),
+            &CompileOptions::default(),
+        )
+    };
+    // RFC 5229 §3: an unknown namespace is an error, in a reference as in `set`.
+    assert_eq!(
+        v(r#"set "a" "${frop.x}";"#),
+        ["line 2, column 9: unknown namespace 'frop' in the variable reference ${frop.x}"]
+    );
+    assert_eq!(
+        v(r#"set "a" "${32}"; set "b" "${33}";"#),
+        ["line 2, column 26: the match variable ${33} is out of range (the highest is ${32})"]
+    );
+    let long = "v".repeat(65);
+    assert_eq!(
+        v(&format!(
+            "set \"{}\" \"x\"; set \"{long}\" \"x\";",
+            "v".repeat(64)
+        )),
+        [format!(
+            "line 2, column 81: the variable name \"{long}\" is longer than 64 bytes"
+        )]
+    );
+    // Too many variables is reported once, at the first one over the limit.
+    let mut options = CompileOptions::default();
+    options.limits.max_variables = 2;
+    let e = all_errors(
+        "require \"variables\"; set \"a\" \"\"; set \"b\" \"\"; set \"c\" \"\"; set \"d\" \"\";",
+        &options,
+    );
+    assert_eq!(
+        e,
+        ["line 1, column 50: too many variables (the limit is 2)"]
+    );
+}
+
+#[test]
+fn if_without_block_reports_its_test_too() {
+    assert_eq!(
+        all_errors(
+            "require \"imap4flags\";\nif hasflag;\nif hasflag :frop \"x\" {}\nif hasflag :frop \"y\" {}",
+            &CompileOptions::default()
+        ),
+        [
+            "line 2, column 4: the test 'hasflag' needs 2 positional arguments (variable list, flag list); the variable list is missing",
+            "line 2, column 11: 'if' needs a block",
+            // An unknown tag is reported at its first use only.
+            "line 3, column 12: the test 'hasflag' does not take the tag ':frop'",
+        ]
     );
 }

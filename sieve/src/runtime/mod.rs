@@ -478,7 +478,6 @@ impl<'p, 'm> Runtime<'p, 'm> {
                                 out.push_str(v);
                             }
                         }
-                        Piece::Empty => {}
                     }
                 }
                 Cow::Owned(out)
