@@ -1083,7 +1083,7 @@ impl Compiler<'_> {
             }
             MatchSpec::Count(r) => MatchKind::Count(r),
             MatchSpec::Value(r) => MatchKind::Value(r),
-            // The keys are list names, not strings to compare (RFC 6134 §2.2).
+            // The keys are list names, not strings to compare (RFC 6134).
             MatchSpec::List => {
                 if let Some((_, cpos)) = c.comparator {
                     return err(cpos, "the :list match type does not allow a comparator");
@@ -2038,12 +2038,12 @@ impl Compiler<'_> {
                             copy = true;
                             return Ok(true);
                         }
-                        // RFC 6134 §2.5's `redirect :list` would make this crate expand a
+                        // RFC 6134's `redirect :list` would make this crate expand a
                         // list into recipients; like Pigeonhole, it is refused.
                         if tag == "list" && s.has(Capability::ExtLists) {
                             return err(
                                 tp,
-                                "redirect :list (RFC 6134 §2.5) is not supported: redirect to the list's address instead",
+                                "redirect :list (RFC 6134) is not supported: redirect to the list's address instead",
                             );
                         }
                         Ok(false)

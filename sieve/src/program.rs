@@ -426,7 +426,7 @@ pub(crate) enum Test {
         last: bool,
     },
     ValidNotifyMethod(StrList),
-    /// `valid_ext_list` (RFC 6134 §2.3).
+    /// `valid_ext_list` (RFC 6134).
     ValidExtList(StrList),
     NotifyMethodCapability {
         uri: Value,

@@ -738,7 +738,7 @@ impl MatchState<'_> {
     }
 }
 
-/// An external list's name as a URI (RFC 6134 §2.1): a leading `:` is short for
+/// An external list's name as a URI (RFC 6134): a leading `:` is short for
 /// `urn:ietf:params:sieve` (`:addrbook:default` is
 /// `urn:ietf:params:sieve:addrbook:default`); the scheme is lowercased. None if the name
 /// is not a URI (an RFC 3986 scheme, then something without white space or controls).

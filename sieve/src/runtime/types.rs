@@ -385,7 +385,7 @@ pub enum Question {
     /// vnd.dovecot.execute): the runtime never runs anything itself. Answer
     /// [`Answer::Program`] (or [`Answer::NotFound`] for a program the host does not offer).
     Program(super::programs::ProgramRequest),
-    /// `:list` (RFC 6134 §2.2): is one of `values` a member of the external list `list`
+    /// `:list` (RFC 6134): is one of `values` a member of the external list `list`
     /// (a URI, `:` shorthands already expanded, e.g.
     /// `urn:ietf:params:sieve:addrbook:default`)? Answer [`Answer::Value`] with the first
     /// of `values` that is a member (the test's `${0}`), `Value(None)` if none is, or
@@ -396,7 +396,7 @@ pub enum Question {
         /// The values to look up, in order.
         values: Vec<String>,
     },
-    /// `valid_ext_list` (RFC 6134 §2.3): does the host have this list (a URI, `:`
+    /// `valid_ext_list` (RFC 6134): does the host have this list (a URI, `:`
     /// shorthands expanded)? Answer [`Answer::Bool`].
     ExtListExists(String),
     /// A `vnd.dovecot.testsuite` command (test harnesses only).
