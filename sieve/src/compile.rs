@@ -225,7 +225,8 @@ fn compile_inner<'o>(
         // Pigeonhole: "reported only once at first occurrence").
         let mut seen = std::collections::HashSet::new();
         c.errors.retain(|d| {
-            !d.message.contains("does not take the tag ':") || seen.insert(d.message.clone())
+            !(d.message.contains("does not take the tag ':") || d.message.ends_with(FIRST_USE))
+                || seen.insert(d.message.clone())
         });
         c.errors.truncate(options.limits.max_errors.max(1));
         return Err(CompileError::from_list(c.errors));
@@ -270,6 +271,9 @@ struct Compiler<'o> {
     /// Resolves `include` at compile time ([`compile_with_includes`]), if the host can.
     inc: Option<&'o mut (dyn include::IncludeHook + 'o)>,
 }
+
+/// Said of an unknown tag, which is reported at its first use by a command only.
+const FIRST_USE: &str = " (reported at its first use only)";
 
 /// The highest match variable, `${32}` (RFC 5229 §3.2 requires `${0}`..`${9}`; Pigeonhole
 /// allows up to 32).
@@ -429,17 +433,18 @@ struct Positional<'n, 'a> {
 impl<'n, 'a> Positional<'n, 'a> {
     fn expect_count(&self, names: &[&str]) -> Res<()> {
         if self.items.len() < names.len() {
-            let missing = names[self.items.len()];
+            let given = self.items.len();
             return err(
                 self.pos,
                 format!(
-                    "the {} '{}' needs {} positional argument{} ({}); the {} is missing",
-                    self.kind,
+                    "the {} {} requires {} positional argument{} ({}), but {} {} specified",
                     self.owner,
+                    self.kind,
                     names.len(),
                     if names.len() == 1 { "" } else { "s" },
                     names.join(", "),
-                    missing
+                    given,
+                    if given == 1 { "was" } else { "were" }
                 ),
             );
         }
@@ -477,11 +482,12 @@ impl<'n, 'a> Positional<'n, 'a> {
             a => err(
                 a.pos(),
                 format!(
-                    "the {} of the {} '{}' must be a string, found {}",
-                    what,
-                    self.kind,
+                    "the {} {} expects a string as argument {} ({}), but {} was found",
                     self.owner,
-                    a.describe()
+                    self.kind,
+                    i + 1,
+                    what,
+                    a.describe_with_article()
                 ),
             ),
         }
@@ -493,11 +499,12 @@ impl<'n, 'a> Positional<'n, 'a> {
             a => err(
                 a.pos(),
                 format!(
-                    "the {} of the {} '{}' must be a string list, found {}",
-                    what,
-                    self.kind,
+                    "the {} {} expects a string list as argument {} ({}), but {} was found",
                     self.owner,
-                    a.describe()
+                    self.kind,
+                    i + 1,
+                    what,
+                    a.describe_with_article()
                 ),
             ),
         }
@@ -509,11 +516,12 @@ impl<'n, 'a> Positional<'n, 'a> {
             a => err(
                 a.pos(),
                 format!(
-                    "the {} of the {} '{}' must be a number, found {}",
-                    what,
-                    self.kind,
+                    "the {} {} expects a number as argument {} ({}), but {} was found",
                     self.owner,
-                    a.describe()
+                    self.kind,
+                    i + 1,
+                    what,
+                    a.describe_with_article()
                 ),
             ),
         }
@@ -836,10 +844,21 @@ impl Compiler<'_> {
             match a {
                 Arg::Tag(t, p) => {
                     if !items.is_empty() {
+                        // An unknown tag is reported as such; a known one is misplaced.
+                        if let Err(e) = on_tag(self, &mut cursor, t, *p)
+                            && e.message.starts_with("unknown tagged argument")
+                        {
+                            return err(
+                                *p,
+                                format!(
+                                    "unknown tagged argument ':{t}' for the {owner} {kind} (after its positional arguments)"
+                                ),
+                            );
+                        }
                         return err(
                             *p,
                             format!(
-                                "the tag ':{t}' of the {kind} '{owner}' must come before its positional arguments"
+                                "unexpected tagged argument ':{t}' after the positional arguments of the {owner} {kind} (tags come first)"
                             ),
                         );
                     }
@@ -1349,25 +1368,24 @@ impl Compiler<'_> {
                 Ok(())
             }
             _ => {
-                if !t.tests.is_empty() {
-                    // Validate the spurious tests too, so their own errors are reported.
-                    let at = self.errors.len();
-                    for sub in &t.tests {
-                        if let Err(e) = self.test(sub) {
-                            self.errors.push(e);
-                        }
-                    }
-                    let nested: Vec<Diagnostic> = self.errors.drain(at..).collect();
-                    self.errors.push(Diagnostic {
-                        pos: t.tests[0].pos,
-                        message: format!("the test '{}' takes no nested tests", t.name),
-                    });
-                    let last = nested.last().cloned();
-                    self.errors.extend(nested.into_iter().rev().skip(1).rev());
-                    return match last {
-                        Some(e) => Err(e),
-                        None => Err(self.errors.pop().expect("just pushed")),
+                if let Some(sub) = t.tests.first() {
+                    // Its own arguments are checked as if the sub-test were not there; the
+                    // sub-test is most likely a typo (a tag without its ':'), not a test.
+                    let bare = TestNode {
+                        tests: Vec::new(),
+                        test_list: false,
+                        ..t.clone()
                     };
+                    let own = self.leaf_test(&bare);
+                    // An unknown test is just that.
+                    if !TEST_NAMES.contains(&&*t.name) {
+                        return own
+                            .and_then(|_| err(sub.pos, spurious_test(&t.name, "test", &sub.name)));
+                    }
+                    if let Err(e) = own {
+                        self.errors.push(e);
+                    }
+                    return err(sub.pos, spurious_test(&t.name, "test", &sub.name));
                 }
                 let test = self.leaf_test(t)?;
                 self.emit(Instr::Test(Box::new(test)), t.pos);
@@ -1392,7 +1410,7 @@ impl Compiler<'_> {
             } else {
                 err(
                     p,
-                    format!("the {kind} '{t_name}' does not take the tag ':{tag}'"),
+                    format!("unknown tagged argument ':{tag}' for the {t_name} {kind}{FIRST_USE}"),
                 )
             }
         })
@@ -1496,7 +1514,7 @@ impl Compiler<'_> {
                         return err(
                             np,
                             format!(
-                                "the header \"{h}\" does not contain addresses; 'address' only works on address headers such as From, To, Cc"
+                                "the header '{h}' is not allowed in the address test: it does not contain addresses (address headers are From, To, Cc, ...)"
                             ),
                         );
                     }
@@ -1579,7 +1597,9 @@ impl Compiler<'_> {
                         }
                         _ => err(
                             tp,
-                            format!("the test 'size' does not take the tag ':{tag}'"),
+                            format!(
+                                "unknown tagged argument ':{tag}' for the size test{FIRST_USE}"
+                            ),
                         ),
                     })?;
                 let Some(over) = over else {
@@ -1972,7 +1992,12 @@ impl Compiler<'_> {
             return self.command_inner(cmd);
         };
         match self.command_inner(cmd) {
-            Err(e) if e.message.starts_with("unknown command") => Err(e),
+            Err(e)
+                if e.message.starts_with("unknown command")
+                    || e.message.starts_with("cannot use test") =>
+            {
+                Err(e)
+            }
             // Unexpected arguments and an unexpected test/block are two problems.
             Err(e)
                 if e.message.contains("takes no arguments")
@@ -1981,7 +2006,8 @@ impl Compiler<'_> {
                 self.errors.push(e);
                 Err(s)
             }
-            Err(e) if !e.message.contains("is missing") => {
+            // A missing argument is most likely the sub-test or block (a missing ';').
+            Err(e) if !(e.message.contains(" requires ") && e.message.ends_with(" specified")) => {
                 self.errors.push(s);
                 Err(e)
             }
@@ -2194,7 +2220,7 @@ impl Compiler<'_> {
                         "personal" | "global" => return err(tp, "the command 'include' takes only one of ':personal' and ':global'"),
                         "once" => once = true,
                         "optional" => optional = true,
-                        _ => return err(tp, format!("the command 'include' does not take the tag ':{tag}'")),
+                        _ => return err(tp, format!("unknown tagged argument ':{tag}' for the include command{FIRST_USE}")),
                     }
                     Ok(())
                 })?;
@@ -2273,7 +2299,7 @@ impl Compiler<'_> {
                         } else {
                             err(
                                 tp,
-                                format!("the command 'addheader' does not take the tag ':{tag}'"),
+                                format!("unknown tagged argument ':{tag}' for the addheader command{FIRST_USE}"),
                             )
                         }
                     })?;
@@ -2390,7 +2416,7 @@ impl Compiler<'_> {
                             err(
                                 tp,
                                 format!(
-                                    "the command 'foreverypart' does not take the tag ':{tag}'"
+                                    "unknown tagged argument ':{tag}' for the foreverypart command{FIRST_USE}"
                                 ),
                             )
                         }
@@ -2436,7 +2462,7 @@ impl Compiler<'_> {
                         } else {
                             err(
                                 tp,
-                                format!("the command 'break' does not take the tag ':{tag}'"),
+                                format!("unknown tagged argument ':{tag}' for the break command{FIRST_USE}"),
                             )
                         }
                     })?;
@@ -2510,7 +2536,7 @@ impl Compiler<'_> {
                             _ => {
                                 return err(
                                     tp,
-                                    format!("the command 'replace' does not take the tag ':{tag}'"),
+                                    format!("unknown tagged argument ':{tag}' for the replace command{FIRST_USE}"),
                                 );
                             }
                         }
@@ -2542,7 +2568,7 @@ impl Compiler<'_> {
                             _ => {
                                 return err(
                                     tp,
-                                    format!("the command 'enclose' does not take the tag ':{tag}'"),
+                                    format!("unknown tagged argument ':{tag}' for the enclose command{FIRST_USE}"),
                                 );
                             }
                         }
@@ -2634,6 +2660,9 @@ impl Compiler<'_> {
                 && (name == "test" || name.starts_with("test_")) =>
             {
                 return self.suite_command(cmd);
+            }
+            _ if TEST_NAMES.contains(&name) => {
+                return err(pos, format!("cannot use test '{name}' as a command"));
             }
             _ => return err(pos, format!("unknown command '{name}'")),
         };
@@ -2818,7 +2847,7 @@ impl Compiler<'_> {
                         if !s.fcc_tags(&mut fcc, a, tag, tp)? {
                             return err(
                                 tp,
-                                format!("the command 'vacation' does not take the tag ':{tag}'"),
+                                format!("unknown tagged argument ':{tag}' for the vacation command{FIRST_USE}"),
                             );
                         }
                     }
@@ -2908,7 +2937,7 @@ impl Compiler<'_> {
                         if !s.fcc_tags(&mut fcc, a, tag, tp)? {
                             return err(
                                 tp,
-                                format!("the command 'notify' does not take the tag ':{tag}'"),
+                                format!("unknown tagged argument ':{tag}' for the notify command{FIRST_USE}"),
                             );
                         }
                     }
@@ -3175,15 +3204,78 @@ fn no_args(t: &TestNode<'_>) -> Res<()> {
 
 fn no_tests(cmd: &CommandNode<'_>) -> Res<()> {
     if let Some(t) = cmd.tests.first() {
-        return err(
-            t.pos,
-            format!(
-                "the command '{}' takes no test; is a ';' missing before '{}'?",
-                &cmd.name, t.name
-            ),
-        );
+        return err(t.pos, spurious_test(&cmd.name, "command", &t.name));
     }
     Ok(())
+}
+
+/// The tests of the base language and of every extension (to tell a test used as a
+/// command, or a sub-test where none belongs, from a typo).
+const TEST_NAMES: &[&str] = &[
+    "address",
+    "allof",
+    "anyof",
+    "body",
+    "currentdate",
+    "date",
+    "duplicate",
+    "envelope",
+    "environment",
+    "exists",
+    "false",
+    "hasflag",
+    "header",
+    "ihave",
+    "mailboxexists",
+    "metadata",
+    "metadataexists",
+    "not",
+    "notify_method_capability",
+    "servermetadata",
+    "servermetadataexists",
+    "size",
+    "spamtest",
+    "specialuse_exists",
+    "string",
+    "true",
+    "valid_ext_list",
+    "valid_notify_method",
+    "virustest",
+];
+
+/// Tags that are often written without their ':' (match types, address parts,
+/// comparators, size and index tags).
+const COMMON_TAGS: &[&str] = &[
+    "is",
+    "contains",
+    "matches",
+    "regex",
+    "value",
+    "count",
+    "comparator",
+    "all",
+    "localpart",
+    "domain",
+    "user",
+    "detail",
+    "over",
+    "under",
+    "index",
+    "last",
+    "mime",
+    "anychild",
+];
+
+/// The error for a sub-test given to a command or test `owner` that takes none, worded
+/// after what the sub-test most likely is (Pigeonhole's wording).
+fn spurious_test(owner: &str, kind: &str, sub: &str) -> String {
+    if TEST_NAMES.contains(&sub) {
+        format!("the {owner} {kind} accepts no sub-tests, but tests are specified")
+    } else if COMMON_TAGS.contains(&sub) {
+        format!("missing colon ':' before ':{sub}' tag in the {owner} {kind}")
+    } else {
+        format!("missing semicolon ';' after the {owner} {kind} (before '{sub}')")
+    }
 }
 
 fn no_block(cmd: &CommandNode<'_>) -> Res<()> {

@@ -52,6 +52,14 @@ impl Arg<'_> {
             Arg::Strings { list: false, .. } => "string".into(),
         }
     }
+
+    /// As [`Arg::describe`], with an article ("a number", "the tag ':x'").
+    pub(crate) fn describe_with_article(&self) -> String {
+        match self {
+            Self::Tag(..) => format!("the {}", self.describe()),
+            _ => format!("a {}", self.describe()),
+        }
+    }
 }
 
 /// A test: `identifier arguments`.

@@ -54,11 +54,11 @@ fn require_is_enforced() {
 fn argument_errors_are_precise() {
     assert_eq!(
         bad(r#"if header "a" {}"#),
-        "line 1, column 4: the test 'header' needs 2 positional arguments (header names, key list); the key list is missing"
+        "line 1, column 4: the header test requires 2 positional arguments (header names, key list), but 1 was specified"
     );
     assert_eq!(
         bad("redirect 1;"),
-        "line 1, column 10: the address of the command 'redirect' must be a string, found number"
+        "line 1, column 10: the redirect command expects a string as argument 1 (address), but a number was found"
     );
     assert_eq!(
         bad(r#"redirect "not an address";"#),
@@ -66,7 +66,7 @@ fn argument_errors_are_precise() {
     );
     assert_eq!(
         bad("keep :frop;"),
-        "line 1, column 6: the command 'keep' does not take the tag ':frop'"
+        "line 1, column 6: unknown tagged argument ':frop' for the keep command (reported at its first use only)"
     );
     assert_eq!(
         bad("if size 10 {}"),
@@ -91,7 +91,28 @@ fn argument_errors_are_precise() {
         bad("keep { }"),
         "line 1, column 8: the command 'keep' takes no block"
     );
-    assert!(bad(r#"if address "subject" "x" {}"#).contains("does not contain addresses"));
+    assert!(bad(r#"if address "subject" "x" {}"#).contains(
+        "the header 'subject' is not allowed in the address test: it does not contain addresses"
+    ));
+    // Typos, worded after what was most likely meant (Pigeonhole's compile/errors).
+    assert_eq!(
+        all_errors(
+            "require \"fileinto\";\nfileinto \"a\"\nkeep;\nfileinto \"b\" true;\nif address matches \"from\" \"x\" {}\nheader \"a\" \"b\";\nif header :is \"a\" :frop {}",
+            &CompileOptions::default()
+        ),
+        [
+            "line 3, column 1: missing semicolon ';' after the fileinto command (before 'keep')",
+            "line 4, column 14: the fileinto command accepts no sub-tests, but tests are specified",
+            "line 5, column 4: the address test requires 2 positional arguments (header list, key list), but 0 were specified",
+            "line 5, column 12: missing colon ':' before ':matches' tag in the address test",
+            "line 6, column 1: cannot use test 'header' as a command",
+            "line 7, column 19: unknown tagged argument ':frop' for the header test (after its positional arguments)",
+        ]
+    );
+    assert_eq!(
+        bad(r#"if address :localpart "from" :is {}"#),
+        "line 1, column 30: unexpected tagged argument ':is' after the positional arguments of the address test (tags come first)"
+    );
     assert!(bad(r#"require ["relational","comparator-i;ascii-numeric"]; if header :contains :comparator "i;ascii-numeric" "a" "1" {}"#).contains("cannot be used with a substring"));
 }
 
@@ -277,7 +298,7 @@ fn header_values_are_checked() {
             &CompileOptions::default()
         ),
         [
-            "line 1, column 39: the value of the command 'addheader' must be a string, found string list"
+            "line 1, column 39: the addheader command expects a string as argument 2 (value), but a string list was found"
         ]
     );
 }
@@ -345,10 +366,10 @@ fn if_without_block_reports_its_test_too() {
             &CompileOptions::default()
         ),
         [
-            "line 2, column 4: the test 'hasflag' needs 2 positional arguments (variable list, flag list); the variable list is missing",
+            "line 2, column 4: the hasflag test requires 2 positional arguments (variable list, flag list), but 0 were specified",
             "line 2, column 11: 'if' needs a block",
             // An unknown tag is reported at its first use only.
-            "line 3, column 12: the test 'hasflag' does not take the tag ':frop'",
+            "line 3, column 12: unknown tagged argument ':frop' for the hasflag test (reported at its first use only)",
         ]
     );
 }
