@@ -593,9 +593,15 @@ fn smtp_send_to_postfix_smtp_sink() {
     }
 }
 
+/// The tests that listen on the fixed `SUT_SMTP_PORT` take turns.
+static SUT_PORT: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 #[test]
 #[ignore = "interop: needs the peers started by .ci/test"]
 fn postfix_delivers_to_our_server() {
+    let _port = SUT_PORT
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
     let sut = env("SUT_SMTP_PORT");
     let relay = env("PF_RELAY_PORT");
     let sink = Sink::start(&format!("127.0.0.1:{sut}"), &["--self-signed"]);
@@ -635,4 +641,161 @@ fn postfix_delivers_to_our_server() {
     assert!(env.contains("BODY=8BITMIME"), "{env}");
     assert!(env.contains("RCPT TO:<carol@remote.test>"), "{env}");
     assert!(env.contains("RCPT TO:<dave@remote.test>"), "{env}");
+}
+
+/// Waits until Postfix's log holds `needle`.
+fn wait_for_log(needle: &str, limit: Duration) -> bool {
+    let log = PathBuf::from(env("MAIL_PEERS_DIR")).join("postfix/postfix.log");
+    let start = Instant::now();
+    while start.elapsed() < limit {
+        if std::fs::read(&log).is_ok_and(|b| memchr_find(&b, needle.as_bytes())) {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    false
+}
+
+/// Our client sends XCLIENT, then (second message) XFORWARD, to Postfix's smtpd, which
+/// trusts 127.0.0.1 for both (`smtpd_authorized_xclient_hosts`,
+/// `smtpd_authorized_xforward_hosts` on the relay port): Postfix takes the forwarded name
+/// and address for the client it writes in the Received header and logs.
+#[test]
+#[ignore = "interop: needs the peers started by .ci/test"]
+fn smtp_send_xclient_and_xforward_to_postfix() {
+    let port = env("PF_RELAY_PORT");
+    let dir = PathBuf::from(env("MAIL_PEERS_DIR"));
+    let server = format!("127.0.0.1:{port}");
+    let id = unique("xclient");
+    let name = format!("{id}.xclient.test");
+    let msg = format!("Subject: {id}\r\n\r\nvia XCLIENT\r\n");
+    let o = smtp_send(
+        &[
+            "--server",
+            &server,
+            "--starttls",
+            "never",
+            "--from",
+            "a@sender.test",
+            "--to",
+            "alice@pf.test",
+            "--xclient",
+            &format!("NAME={name}"),
+            "--xclient",
+            "ADDR=192.0.2.77",
+            "--xclient",
+            "HELO=helo.xclient.test",
+        ],
+        msg.as_bytes(),
+    );
+    let t = transcript(&o);
+    assert!(o.status.success(), "{t}");
+    let got = wait_for_file(
+        &dir.join("mail/pf.test/alice/new"),
+        id.as_bytes(),
+        Duration::from_secs(30),
+    )
+    .unwrap_or_else(|| panic!("no delivery to alice: {t}"));
+    let text = String::from_utf8_lossy(&got);
+    // Postfix's trace names the client XCLIENT told it about (the EHLO after XCLIENT is
+    // the client's own, the HELO attribute is replaced by it).
+    assert!(text.contains(&format!("({name} [192.0.2.77])")), "{text}");
+    assert!(wait_for_log(
+        &format!("client={name}[192.0.2.77]"),
+        Duration::from_secs(10)
+    ));
+
+    let id = unique("xforward");
+    let name = format!("{id}.xforward.test");
+    let msg = format!("Subject: {id}\r\n\r\nvia XFORWARD\r\n");
+    let o = smtp_send(
+        &[
+            "--server",
+            &server,
+            "--starttls",
+            "never",
+            "--from",
+            "a@sender.test",
+            "--to",
+            "bob@pf.test",
+            "--xforward",
+            &format!("NAME={name}"),
+            "--xforward",
+            "ADDR=198.51.100.23",
+            "--xforward",
+            "PROTO=ESMTP",
+            "--xforward",
+            "HELO=helo.xforward.test",
+        ],
+        msg.as_bytes(),
+    );
+    let t = transcript(&o);
+    assert!(o.status.success(), "{t}");
+    let got = wait_for_file(
+        &dir.join("mail/pf.test/bob/new"),
+        id.as_bytes(),
+        Duration::from_secs(30),
+    )
+    .unwrap_or_else(|| panic!("no delivery to bob: {t}"));
+    let text = String::from_utf8_lossy(&got);
+    // XFORWARD changes what Postfix logs (and forwards), not its own trace header.
+    assert!(
+        wait_for_log(
+            &format!("orig_client={name}[198.51.100.23]"),
+            Duration::from_secs(10)
+        ),
+        "Postfix did not log the forwarded client: {text}"
+    );
+    assert!(text.contains("(localhost [127.0.0.1])"), "{text}");
+}
+
+/// Postfix's smtp client, relaying to our server (which announces XFORWARD), forwards the
+/// original client's attributes: here the ones our client gave Postfix with XCLIENT (an
+/// address inside Postfix's mynetworks, so it may relay). Our server session parses them
+/// and the sink writes them into the envelope file.
+#[test]
+#[ignore = "interop: needs the peers started by .ci/test"]
+fn postfix_xforwards_to_our_server() {
+    let _port = SUT_PORT
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let sut = env("SUT_SMTP_PORT");
+    let relay = env("PF_RELAY_PORT");
+    let sink = Sink::start(&format!("127.0.0.1:{sut}"), &["--self-signed", "--xclient"]);
+    let id = unique("pf-xforward");
+    let name = format!("{id}.orig.test");
+    let msg = format!("Subject: {id}\r\n\r\nforwarded\r\n");
+    let o = smtp_send(
+        &[
+            "--server",
+            &format!("127.0.0.1:{relay}"),
+            "--starttls",
+            "never",
+            "--from",
+            "a@sender.test",
+            "--to",
+            "erin@remote.test",
+            "--xclient",
+            &format!("NAME={name}"),
+            "--xclient",
+            "ADDR=127.0.0.77",
+        ],
+        msg.as_bytes(),
+    );
+    assert!(o.status.success(), "{}", transcript(&o));
+    let got = sink.wait_for_messages(1, Duration::from_mins(1));
+    assert_eq!(got.len(), 1, "Postfix did not deliver to SUT_SMTP_PORT");
+    let (content, env) = &got[0];
+    assert!(memchr_find(content, id.as_bytes()));
+    assert!(env.contains(&format!("XFORWARD NAME={name}\n")), "{env}");
+    assert!(env.contains("XFORWARD ADDR=127.0.0.77\n"), "{env}");
+    assert!(env.contains("XFORWARD PROTO=ESMTP\n"), "{env}");
+    // The client's own EHLO name after XCLIENT, the queue id, and (the address being in
+    // Postfix's mynetworks) a local source: all seven attributes Postfix sends were parsed
+    // and typed by our session (a bad one gets 501 and Postfix would have said so).
+    assert!(env.contains("XFORWARD HELO=localhost\n"), "{env}");
+    assert!(env.contains("XFORWARD IDENT="), "{env}");
+    assert!(env.contains("XFORWARD PORT="), "{env}");
+    assert!(env.contains("XFORWARD SOURCE=LOCAL\n"), "{env}");
+    assert!(env.contains("RCPT TO:<erin@remote.test>"), "{env}");
 }

@@ -135,6 +135,20 @@ pub struct ClientConfig {
     pub data_end_timeout: Duration,
     /// Reply parser limits.
     pub reply_parser: ReplyParser,
+    /// `XCLIENT` attributes (Postfix `XCLIENT_README`: what a proxy or test tool tells a
+    /// server that trusts it about the real client: `NAME`, `ADDR`, `PORT`, `PROTO`,
+    /// `HELO`, `LOGIN`, `DESTADDR`, `DESTPORT`, ...), name and plain value (xtext-encoded on
+    /// the wire). Sent once, after TLS and before AUTH; the server answers with a new `220`
+    /// greeting and the session says EHLO again. The server must offer `XCLIENT` with every
+    /// name, else the session fails ([`ClientError::XclientUnavailable`]): a proxy must not
+    /// let mail appear to come from itself. Empty (the default): never sent.
+    pub xclient: Vec<(String, String)>,
+    /// `XFORWARD` attributes (Postfix `XFORWARD_README`: what a content filter tells the
+    /// next MTA about the original client: `NAME`, `ADDR`, `PORT`, `PROTO`, `HELO`,
+    /// `IDENT`, `SOURCE`), sent before each MAIL when the server offers `XFORWARD`; names it
+    /// does not list are left out (as Postfix's smtp client does), long lists go in several
+    /// commands of at most 512 octets. Empty (the default): never sent.
+    pub xforward: Vec<(String, String)>,
 }
 
 impl ClientConfig {
@@ -152,6 +166,8 @@ impl ClientConfig {
             command_timeout: Duration::from_mins(5),
             data_end_timeout: Duration::from_mins(10),
             reply_parser: ReplyParser::default(),
+            xclient: Vec::new(),
+            xforward: Vec::new(),
         }
     }
 
@@ -394,6 +410,13 @@ pub enum ClientError {
     Timeout,
     /// The server closed the connection unexpectedly.
     ConnectionClosed,
+    /// [`ClientConfig::xclient`] is set and the server does not offer `XCLIENT` with every
+    /// attribute name.
+    XclientUnavailable,
+    /// The server refused `XCLIENT` (e.g. `550 5.7.0 insufficient authorization`).
+    Xclient(Reply),
+    /// The server refused `XFORWARD`.
+    Xforward(Reply),
 }
 
 impl fmt::Display for ClientError {
@@ -425,6 +448,11 @@ impl fmt::Display for ClientError {
             Self::UnexpectedReply(x) => r(f, "unexpected reply", x),
             Self::Timeout => f.write_str("timeout waiting for the server"),
             Self::ConnectionClosed => f.write_str("the server closed the connection"),
+            Self::XclientUnavailable => {
+                f.write_str("XCLIENT attributes set but the server does not offer them")
+            }
+            Self::Xclient(x) => r(f, "XCLIENT refused", x),
+            Self::Xforward(x) => r(f, "XFORWARD refused", x),
         }
     }
 }
@@ -512,6 +540,12 @@ enum Expect {
     DataEnd,
     /// RSET after a failed transaction.
     Rset,
+    /// The new greeting after XCLIENT.
+    Xclient,
+    /// The reply to an XFORWARD command; the last one of a transaction starts its MAIL.
+    Xforward {
+        last: bool,
+    },
     Quit,
 }
 
@@ -573,6 +607,10 @@ pub struct ClientSession {
     needs_rset: bool,
     /// A transaction waiting for the reply to its RSET (no pipelining).
     after_rset: Option<Box<Transaction>>,
+    /// XCLIENT was sent (once per connection).
+    xclient_sent: bool,
+    /// A transaction waiting for the replies to its XFORWARD commands.
+    after_xforward: Option<Box<Transaction>>,
 }
 
 fn local_reply(code: u16, status: (u8, u16, u16), text: &str) -> Reply {
@@ -623,6 +661,8 @@ impl ClientSession {
             nonce_seed: None,
             needs_rset: false,
             after_rset: None,
+            xclient_sent: false,
+            after_xforward: None,
         }
     }
 
@@ -791,7 +831,7 @@ impl ClientSession {
                         return Ok(());
                     }
                 }
-                self.start_transaction(tx);
+                self.begin_transaction(tx);
             }
             Err(e) => {
                 self.outputs.push_back(Output::Event(Event::MailNotSent(e)));
@@ -923,7 +963,7 @@ impl ClientSession {
         };
         if reply.code().get() == 421 && expect != Expect::Quit {
             // The server is going away (RFC 5321 §3.8): report what was in flight.
-            if let Some(tx) = self.tx.take() {
+            if let Some(tx) = self.tx.take().or_else(|| self.after_xforward.take()) {
                 self.finish_transaction_with(tx, Some(&reply));
             }
             self.fail_now(ClientError::ServiceClosing(reply));
@@ -952,11 +992,30 @@ impl ClientSession {
                 }
             }
             Expect::Auth => self.on_auth(reply),
+            Expect::Xclient => {
+                // A new greeting: the server starts over with the client it was told about
+                // (XCLIENT_README); greet again.
+                if reply.code().get() == 220 {
+                    self.send_hello(false);
+                } else {
+                    self.fail(ClientError::Xclient(reply));
+                }
+            }
+            Expect::Xforward { last } => {
+                if class(&reply) != 2 {
+                    if let Some(tx) = self.after_xforward.take() {
+                        self.finish_transaction_with(tx, Some(&reply));
+                    }
+                    self.fail(ClientError::Xforward(reply));
+                } else if last && let Some(tx) = self.after_xforward.take() {
+                    self.start_transaction(tx);
+                }
+            }
             Expect::Quit => self.close(),
             Expect::Rset => {
                 // Without pipelining the MAIL waited for this reply.
                 if let Some(tx) = self.after_rset.take() {
-                    self.start_transaction(tx);
+                    self.begin_transaction(tx);
                 }
             }
             Expect::Mail | Expect::Rcpt(_) | Expect::Data | Expect::DataEnd => {
@@ -1016,6 +1075,28 @@ impl ClientSession {
     }
 
     fn after_tls_choice(&mut self) {
+        if !self.config.xclient.is_empty() && !self.xclient_sent {
+            self.xclient_sent = true;
+            let offered = self.caps.as_ref().and_then(|c| c.params("XCLIENT"));
+            let all_offered = offered.is_some_and(|names| {
+                self.config
+                    .xclient
+                    .iter()
+                    .all(|(k, _)| names.iter().any(|n| n.eq_ignore_ascii_case(k)))
+            });
+            if !all_offered {
+                self.fail(ClientError::XclientUnavailable);
+                return;
+            }
+            let attrs = self
+                .config
+                .xclient
+                .iter()
+                .map(|(k, v)| (k.clone().into(), v.clone().into()))
+                .collect();
+            self.command(&Command::Xclient(attrs), Expect::Xclient);
+            return;
+        }
         let Some(creds) = self.config.credentials.clone() else {
             self.become_ready();
             return;
@@ -1190,6 +1271,48 @@ impl ClientSession {
             data: None,
             lmtp_replies: Vec::new(),
         }))
+    }
+
+    /// XFORWARD first when configured and offered (its replies awaited), then MAIL.
+    fn begin_transaction(&mut self, tx: Box<Transaction>) {
+        let offered = self.caps.as_ref().and_then(|c| c.params("XFORWARD"));
+        let attrs: crate::command::Attributes<'static> = match offered {
+            Some(names) => self
+                .config
+                .xforward
+                .iter()
+                .filter(|(k, _)| names.iter().any(|n| n.eq_ignore_ascii_case(k)))
+                .map(|(k, v)| (k.clone().into(), v.clone().into()))
+                .collect(),
+            None => Vec::new(),
+        };
+        if attrs.is_empty() {
+            self.start_transaction(tx);
+            return;
+        }
+        // At most 512 octets per command line (RFC 5321 §4.5.3.1.4).
+        let mut groups: Vec<crate::command::Attributes<'static>> = vec![Vec::new()];
+        let mut len = "XFORWARD\r\n".len();
+        for (k, v) in attrs {
+            let n = 2 + k.len() + crate::command::encode_xtext(&v).len();
+            let group = groups.last_mut().expect("never empty");
+            if !group.is_empty() && len + n > 512 {
+                groups.push(Vec::new());
+                len = "XFORWARD\r\n".len();
+            }
+            len += n;
+            groups.last_mut().expect("never empty").push((k, v));
+        }
+        let count = groups.len();
+        for (i, group) in groups.into_iter().enumerate() {
+            self.command(
+                &Command::Xforward(group),
+                Expect::Xforward {
+                    last: i + 1 == count,
+                },
+            );
+        }
+        self.after_xforward = Some(tx);
     }
 
     fn start_transaction(&mut self, tx: Box<Transaction>) {

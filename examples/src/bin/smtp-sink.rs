@@ -5,7 +5,7 @@
 //! smtp-sink --listen 127.0.0.1:2525 [--store DIR] [--hostname NAME] [--lmtp]
 //!           [--tls-cert PEM --tls-key PEM | --self-signed] [--implicit-tls]
 //!           [--user NAME:PASSWORD ...] [--plaintext-auth] [--max-size OCTETS]
-//!           [--proxy-protocol] [--reject-rcpt PREFIX ...] [--verbose]
+//!           [--proxy-protocol] [--reject-rcpt PREFIX ...] [--xclient] [--verbose]
 //! ```
 //!
 //! The session runs with the MX defaults of `smtp_proto::server::ServerConfig::new`
@@ -16,7 +16,9 @@
 //! the `250` goes out. `--user` enables AUTH PLAIN, LOGIN, CRAM-MD5 and SCRAM-SHA-256 (only
 //! under TLS unless `--plaintext-auth`). With TLS material STARTTLS is offered (or TLS is
 //! implicit with `--implicit-tls`). Recipients starting with a `--reject-rcpt` prefix get
-//! `550 5.1.1`. The first line on stdout is `listening on ADDR`; SIGINT/SIGTERM shut down
+//! `550 5.1.1`. `--xclient` trusts XCLIENT/XFORWARD from any client (testing) and writes each
+//! XFORWARD attribute as an `XFORWARD NAME=value` line before the `MAIL FROM` line of the
+//! envelope file. The first line on stdout is `listening on ADDR`; SIGINT/SIGTERM shut down
 //! gracefully (every session finishes its message and says 421).
 
 use std::collections::HashMap;
@@ -84,6 +86,10 @@ struct Cli {
     /// Log each session event and message on stderr.
     #[arg(long, short)]
     verbose: bool,
+    /// Trust XCLIENT and XFORWARD (Postfix) from every client (testing only; a real server
+    /// trusts its own proxies alone). XFORWARD attributes go into the envelope file.
+    #[arg(long)]
+    xclient: bool,
 }
 
 struct Shared {
@@ -99,6 +105,8 @@ struct Sink {
     file: Option<(u64, tokio::fs::File)>,
     from: String,
     rcpts: Vec<String>,
+    /// XFORWARD attributes for the next transaction (`NAME=value` lines).
+    xforward: Vec<String>,
     failed: bool,
 }
 
@@ -145,7 +153,11 @@ impl Sink {
         file.flush().await?;
         file.sync_all().await?;
         drop(file);
-        let mut env = format!("MAIL FROM:{}\n", self.from);
+        let mut env = String::new();
+        for x in self.xforward.drain(..) {
+            let _ = writeln!(env, "XFORWARD {x}");
+        }
+        let _ = writeln!(env, "MAIL FROM:{}", self.from);
         for r in &self.rcpts {
             let _ = writeln!(env, "RCPT TO:{r}");
         }
@@ -270,8 +282,16 @@ impl SmtpHost for Sink {
     }
 
     fn event(&mut self, event: &Event, info: &SessionInfo) {
+        if let Event::Xforward(attrs) = event {
+            self.xforward.extend(
+                attrs
+                    .iter()
+                    .map(|(k, v)| format!("{}={v}", k.to_ascii_uppercase())),
+            );
+        }
         if *event == Event::TransactionReset {
             self.failed = false;
+            self.xforward.clear();
             if let (Some(dir), Some((n, _))) = (&self.shared.store, self.file.take()) {
                 let _ = std::fs::remove_file(dir.join(format!("{n}.eml.tmp")));
             }
@@ -343,6 +363,7 @@ fn main() -> ExitCode {
         ServerConfig::new(cli.hostname.clone())
     };
     config.max_message_size = cli.max_size;
+    config.xclient = cli.xclient;
     config.starttls = tls.is_some() && !cli.implicit_tls;
     if !users.is_empty() {
         config.auth_mechanisms = vec![
@@ -399,6 +420,7 @@ fn main() -> ExitCode {
                     file: None,
                     from: String::new(),
                     rcpts: Vec::new(),
+                    xforward: Vec::new(),
                     failed: false,
                 })
             },

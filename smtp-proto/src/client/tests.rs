@@ -1029,3 +1029,120 @@ fn replies_after_ready_wait_for_the_host() {
         "{outs:?}"
     );
 }
+
+/// XCLIENT once after EHLO (the server greets anew, the client says EHLO again), XFORWARD
+/// before each MAIL with only the attribute names the server lists; whole and bytewise.
+#[test]
+fn xclient_and_xforward_to_a_trusting_server() {
+    let mut c = ClientConfig::new("proxy.example.org");
+    c.xclient = vec![
+        ("NAME".into(), "client.example.net".into()),
+        ("ADDR".into(), "192.0.2.7".into()),
+        ("HELO".into(), "[bad helo]".into()),
+    ];
+    c.xforward = vec![
+        ("NAME".into(), "orig.example.net".into()),
+        ("ADDR".into(), "198.51.100.9".into()),
+        // Not in the server's XFORWARD list: left out.
+        ("X-OTHER".into(), "y".into()),
+    ];
+    let mut s = ServerConfig::new("mx.example.org");
+    s.xclient = true;
+    let t = converse(
+        &c,
+        &s,
+        accept_all,
+        &[
+            mail("a@example.org", &["b@example.org"], MSG),
+            mail("a@example.org", &["c@example.org"], MSG),
+        ],
+        None,
+    );
+    assert!(failures(&t).is_empty(), "{t:#?}");
+    assert_eq!(results(&t).len(), 2);
+    let c2s = String::from_utf8_lossy(&t.c2s);
+    // The value with a space and brackets is xtext-encoded.
+    let xclient = "XCLIENT NAME=client.example.net ADDR=192.0.2.7 HELO=[bad+20helo]\r\n";
+    assert!(
+        c2s.contains(&format!("\r\n{xclient}EHLO proxy.example.org\r\n")),
+        "{c2s}"
+    );
+    assert_eq!(c2s.matches("XCLIENT").count(), 1, "{c2s}");
+    let xforward = "XFORWARD NAME=orig.example.net ADDR=198.51.100.9\r\nMAIL FROM:";
+    assert_eq!(c2s.matches(xforward).count(), 2, "{c2s}");
+    assert!(
+        t.server_events.contains(&server::Event::Xclient(vec![
+            ("NAME".into(), "client.example.net".into()),
+            ("ADDR".into(), "192.0.2.7".into()),
+            ("HELO".into(), "[bad helo]".into()),
+        ])),
+        "{t:#?}"
+    );
+    let forwarded = t
+        .server_events
+        .iter()
+        .filter(|e| matches!(e, server::Event::Xforward(a) if a.len() == 2))
+        .count();
+    assert_eq!(forwarded, 2, "{t:#?}");
+}
+
+/// XCLIENT configured but not offered (or refused): the session fails before any mail;
+/// XFORWARD not offered: simply not sent.
+#[test]
+fn xclient_not_offered_fails_xforward_not_offered_is_skipped() {
+    let mut c = ClientConfig::new("proxy.example.org");
+    c.xclient = vec![("ADDR".into(), "192.0.2.7".into())];
+    let s = ServerConfig::new("mx.example.org");
+    let t = converse(
+        &c,
+        &s,
+        accept_all,
+        &[mail("a@example.org", &["b@example.org"], MSG)],
+        None,
+    );
+    assert_eq!(failures(&t), [&ClientError::XclientUnavailable], "{t:#?}");
+    assert!(t.stored.is_empty());
+    assert!(!String::from_utf8_lossy(&t.c2s).contains("XCLIENT"));
+
+    let mut c = ClientConfig::new("proxy.example.org");
+    c.xforward = vec![("ADDR".into(), "192.0.2.7".into())];
+    let t = converse(
+        &c,
+        &s,
+        accept_all,
+        &[mail("a@example.org", &["b@example.org"], MSG)],
+        None,
+    );
+    assert!(failures(&t).is_empty(), "{t:#?}");
+    assert_eq!(t.stored.len(), 1);
+    assert!(!String::from_utf8_lossy(&t.c2s).contains("XFORWARD"));
+}
+
+/// Many XFORWARD attributes are split into commands of at most 512 octets.
+#[test]
+fn long_xforward_is_split() {
+    let mut c = ClientConfig::new("proxy.example.org");
+    c.xforward = vec![
+        ("NAME".into(), "n".repeat(250)),
+        ("HELO".into(), "h".repeat(250)),
+        ("IDENT".into(), "i".repeat(100)),
+    ];
+    let mut s = ServerConfig::new("mx.example.org");
+    s.xclient = true;
+    let t = converse(
+        &c,
+        &s,
+        accept_all,
+        &[mail("a@example.org", &["b@example.org"], MSG)],
+        None,
+    );
+    assert!(failures(&t).is_empty(), "{t:#?}");
+    let c2s = String::from_utf8_lossy(&t.c2s);
+    let lines: Vec<&str> = c2s
+        .split("\r\n")
+        .filter(|l| l.starts_with("XFORWARD"))
+        .collect();
+    assert_eq!(lines.len(), 2, "{c2s}");
+    assert!(lines.iter().all(|l| l.len() + 2 <= 512), "{lines:?}");
+    assert_eq!(t.stored.len(), 1);
+}
