@@ -709,6 +709,7 @@ impl Suite {
         let mut ok = true;
         let mut message = base.clone();
         let mut flags_for_implicit = Vec::new();
+        let mut piped_away = false;
         for a in &actions {
             match a {
                 Action::Keep { flags, headers, .. } => {
@@ -778,18 +779,21 @@ impl Suite {
                 Action::Pipe {
                     program,
                     args,
+                    copy,
                     ignore_failure,
                     headers,
-                    ..
                 } => {
                     let m = Self::message_with(headers.as_ref(), &message);
-                    ok &= self.pipe(program, args, &m) || *ignore_failure;
+                    let piped = self.pipe(program, args, &m);
+                    // A pipe without :copy that delivered cancels the implicit keep.
+                    piped_away |= piped && !*copy;
+                    ok &= piped || *ignore_failure;
                 }
                 Action::Report { message: m, .. } => self.send(m),
                 _ => {}
             }
         }
-        if implicit && !actions.iter().any(|a| matches!(a, Action::Keep { .. })) {
+        if implicit && !piped_away && !actions.iter().any(|a| matches!(a, Action::Keep { .. })) {
             let _ = flags_for_implicit;
             let m = Self::message_with(implicit_headers.as_ref(), &message);
             ok &= self.store("INBOX", true, m, Vec::new());

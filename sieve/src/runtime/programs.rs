@@ -280,9 +280,9 @@ impl Runtime<'_, '_> {
             ignore_failure: p.try_,
             headers,
         })?;
-        if !p.copy {
-            self.implicit_keep = false;
-        }
+        // The implicit keep stays: a pipe without :copy cancels it only once the program
+        // has taken the message (draft §5: an unsuccessful pipe must not cancel it), which
+        // the host learns when it carries the action out (see `Action::Pipe`).
         Ok(())
     }
 
@@ -460,7 +460,8 @@ mod tests {
             &mut |_| panic!("pipe asks nothing"),
         );
         assert!(asked.is_empty() && o.error.is_none());
-        assert!(!o.implicit_keep());
+        // The implicit keep is left for the host to drop once the program took the message.
+        assert!(o.implicit_keep());
         match &o.actions[..] {
             [
                 Action::Pipe {
@@ -470,6 +471,7 @@ mod tests {
                     ignore_failure: true,
                     headers: Some(h),
                 },
+                Action::Keep { implicit: true, .. },
             ] => {
                 assert_eq!(
                     (program.as_str(), &args[..]),
@@ -479,15 +481,32 @@ mod tests {
             }
             other => panic!("{other:?}"),
         }
-        // :copy keeps the implicit keep.
+        // :copy: the implicit keep stays whatever the program does.
         let (o, _) = run(
             r#"require ["vnd.dovecot.pipe", "copy"]; pipe :copy "p";"#,
             Context::default(),
             &mut |_| unreachable!(),
         );
+        assert!(matches!(
+            &o.actions[..],
+            [
+                Action::Pipe {
+                    copy: true,
+                    ignore_failure: false,
+                    ..
+                },
+                Action::Keep { implicit: true, .. }
+            ]
+        ));
+        // Another action still cancels the implicit keep as usual.
+        let (o, _) = run(
+            r#"require "vnd.dovecot.pipe"; pipe "p"; discard;"#,
+            Context::default(),
+            &mut |_| unreachable!(),
+        );
         assert_eq!(
             o.actions.iter().map(Action::kind_name).collect::<Vec<_>>(),
-            ["pipe", "keep"]
+            ["pipe", "discard"]
         );
         // The same program twice is an error, as is combining with reject.
         for script in [
@@ -509,7 +528,10 @@ mod tests {
             Context::default(),
             &mut |_| unreachable!(),
         );
-        assert_eq!(o.actions.len(), 2);
+        assert_eq!(
+            o.actions.iter().map(Action::kind_name).collect::<Vec<_>>(),
+            ["pipe", "pipe", "keep"]
+        );
     }
 
     #[test]

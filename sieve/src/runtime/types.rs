@@ -564,9 +564,13 @@ pub enum Action {
     /// Hand the message to an external program (`pipe`, vnd.dovecot.pipe), after the
     /// script, like a redirect: the host runs the program with the message (these headers,
     /// if edited, over the current body) on its standard input and the program's `args`.
-    /// If the program is unknown, fails or times out, the host logs it and, unless
-    /// `ignore_failure` (`:try`), treats it as a failed delivery (the implicit keep applies);
-    /// `:try` failures are only logged.
+    ///
+    /// The implicit keep is not cancelled by the runtime (draft §5: an unsuccessful pipe
+    /// must not cancel it), so it may follow in the actions: the host drops it once a pipe
+    /// without `copy` succeeded, as Pigeonhole does when it commits the action (its
+    /// `sieve-test`, which runs nothing, lists both). If the program is unknown, fails or
+    /// times out, the host logs it and, unless `ignore_failure` (`:try`), treats it as a
+    /// failed delivery (the message is then kept); `:try` failures are only logged.
     Pipe {
         /// The program name (checked at compile time: no `/`, no control characters).
         program: String,
