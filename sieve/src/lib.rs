@@ -22,12 +22,20 @@
 //!   line, column and plain-English message of every problem out. `require` is enforced,
 //!   every command and test is checked against its signature, and constants (comparators,
 //!   match types, date parts, addresses, regexes, notify methods) are resolved at compile
-//!   time. Limits: script size, nesting, variables, string length, regex size.
+//!   time. After a syntax error the parser recovers (as Pigeonhole's) and reports the
+//!   next ones too. Limits: script size, nesting, variables, string length, regex size,
+//!   errors reported. Site policy in [`CompileOptions`]: largest added header, whether
+//!   `notify` is allowed.
+//! - [`compile_with_includes`]: the same, with the scripts that `include` names resolved
+//!   at compile time through an [`IncludeResolver`] the host supplies (still no I/O here):
+//!   missing scripts, circular includes and the include limits are compile errors.
 //! - [`runtime`]: [`Runtime`] runs a program over one message and envelope, asks the host
 //!   [`Question`]s it cannot answer itself and returns an [`Outcome`]: the [`Action`]s,
 //!   tracking ids to record, and any error (the message is then kept, RFC 5228 §2.10.6).
 //!   Limits: CPU steps, actions, redirects, notifications, includes, variable size, header
 //!   edits, external program runs and the program output kept.
+//! - [`ScriptSequence`]: several scripts over one message (an administrator's before and
+//!   after the user's) merged as one result, as Pigeonhole merges them.
 //! - Extensions ([`Capability`]): fileinto, reject, ereject, envelope, encoded-character,
 //!   comparator-i;ascii-numeric, comparator-i;unicode-casemap, relational, subaddress, copy,
 //!   body, vacation (with RFC 3834's rules), vacation-seconds, variables, imap4flags,

@@ -311,6 +311,33 @@ mod tests {
 
     const INC: &str = "require \"include\";\n";
 
+    const DIRECT: &[(&str, &str)] = &[("one", "require \"include\"; keep;\ninclude \"one\";")];
+
+    const TWO: &[(&str, &str)] = &[
+        ("two", "require \"include\"; keep; include \"two-2\";"),
+        ("two-2", "require \"include\"; include \"two.sieve\";"),
+    ];
+
+    const ONCE: &[(&str, &str)] = &[("a", "require \"include\"; include :once \"a\"; keep;")];
+
+    const DEEP: &[(&str, &str)] = &[
+        ("d1", "require \"include\"; include \"d2\";"),
+        ("d2", "require \"include\"; include \"d3\";"),
+        ("d3", "keep;"),
+    ];
+
+    const MANY: &[(&str, &str)] = &[("a", "keep;"), ("b", "keep;"), ("c", "keep;")];
+
+    const BAD: &[(&str, &str)] = &[("bad", "keep;\nfileinto \"x\";")];
+
+    const LIST: &[(&str, &str)] = &[
+        (
+            "a",
+            "require [\"include\", \"fileinto\"]; fileinto \"A\"; include \"b\";",
+        ),
+        ("b", "require [\"include\", \"fileinto\"]; fileinto \"B\";"),
+    ];
+
     #[test]
     fn missing_scripts_and_names() {
         assert_eq!(
@@ -332,7 +359,6 @@ mod tests {
 
     #[test]
     fn circular_includes_at_every_level() {
-        const DIRECT: &[(&str, &str)] = &[("one", "require \"include\"; keep;\ninclude \"one\";")];
         assert_eq!(
             errors(&format!("{INC}discard;\ninclude \"one\";"), DIRECT),
             [
@@ -341,23 +367,13 @@ mod tests {
             ]
         );
         // Two names for one script ("two" and "two.sieve") are one script.
-        const TWO: &[(&str, &str)] = &[
-            ("two", "require \"include\"; keep; include \"two-2\";"),
-            ("two-2", "require \"include\"; include \"two.sieve\";"),
-        ];
         assert_eq!(errors(&format!("{INC}include \"two\";"), TWO).len(), 3);
         // `:once` breaks the loop.
-        const ONCE: &[(&str, &str)] = &[("a", "require \"include\"; include :once \"a\"; keep;")];
         assert!(errors(&format!("{INC}include \"a\";"), ONCE).is_empty());
     }
 
     #[test]
     fn depth_and_count_limits() {
-        const DEEP: &[(&str, &str)] = &[
-            ("d1", "require \"include\"; include \"d2\";"),
-            ("d2", "require \"include\"; include \"d3\";"),
-            ("d3", "keep;"),
-        ];
         let main = format!("{INC}include \"d1\";");
         assert!(errors(&main, DEEP).is_empty());
         let mut options = CompileOptions::default();
@@ -365,7 +381,6 @@ mod tests {
         let e = errors_with(&main, DEEP, &options);
         assert_eq!(e.len(), 3, "{e:?}");
         assert!(e[0].ends_with("includes are nested too deeply (the limit is 2)"));
-        const MANY: &[(&str, &str)] = &[("a", "keep;"), ("b", "keep;"), ("c", "keep;")];
         let main = format!("{INC}include \"a\"; include \"b\"; include \"a\"; include \"c\";");
         assert!(errors(&main, MANY).is_empty());
         options.limits.max_includes = 2;
@@ -378,13 +393,6 @@ mod tests {
     #[test]
     fn the_runtime_uses_the_resolved_scripts() {
         use crate::{Answer, Context, Envelope, Question, Runtime, Step};
-        const LIST: &[(&str, &str)] = &[
-            (
-                "a",
-                "require [\"include\", \"fileinto\"]; fileinto \"A\"; include \"b\";",
-            ),
-            ("b", "require [\"include\", \"fileinto\"]; fileinto \"B\";"),
-        ];
         let mut r = scripts(LIST);
         let p = compile_with_includes(
             format!("{INC}include \"a\"; include :optional \"none\"; include :once \"b\";")
@@ -433,7 +441,6 @@ mod tests {
             e.to_string(),
             "line 2, column 1: cannot read the included script \"x\": permission denied"
         );
-        const BAD: &[(&str, &str)] = &[("bad", "keep;\nfileinto \"x\";")];
         assert_eq!(
             errors(&format!("{INC}include \"bad\";"), BAD),
             [

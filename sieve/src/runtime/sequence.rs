@@ -124,20 +124,19 @@ impl ScriptSequence {
                 implicit = Some(a);
                 continue;
             }
-            if let Some(target) = store_target(&a) {
-                if let Some(i) = self
+            if let Some(target) = store_target(&a)
+                && let Some(i) = self
                     .actions
                     .iter()
                     .position(|b| store_target(b) == Some(target))
+            {
+                // `keep` is the canonical form of a store into INBOX.
+                if matches!(a, Action::Keep { .. })
+                    && matches!(self.actions[i], Action::FileInto { .. })
                 {
-                    // `keep` is the canonical form of a store into INBOX.
-                    if matches!(a, Action::Keep { .. })
-                        && matches!(self.actions[i], Action::FileInto { .. })
-                    {
-                        self.actions[i] = a;
-                    }
-                    continue;
+                    self.actions[i] = a;
                 }
+                continue;
             }
             let repeated = self.actions.iter().any(|b| match (&a, b) {
                 (Action::Redirect { address: x, .. }, Action::Redirect { address: y, .. }) => {
