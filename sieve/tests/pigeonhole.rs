@@ -144,6 +144,20 @@ fn include_source(dir: &Path, name: &str, loc: ScriptLocation) -> Option<(String
         .map(|src| (id.to_string(), src))
 }
 
+/// A mailbox name as the store keys it: `INBOX` is case-insensitive, also as the first
+/// level of a hierarchy (RFC 3501 §5.1; Dovecot's `Inbox.Junk` is `INBOX.Junk`).
+fn mailbox_key(name: &str) -> String {
+    match name.get(..5) {
+        Some(p)
+            if p.eq_ignore_ascii_case("INBOX")
+                && matches!(name.as_bytes().get(5), None | Some(b'.' | b'/')) =>
+        {
+            format!("INBOX{}", &name[5..])
+        }
+        _ => name.to_string(),
+    }
+}
+
 /// The address in a header value: inside `<>` if present, else the trimmed text.
 fn header_address(v: &str) -> String {
     let v = v.trim();
@@ -521,13 +535,15 @@ impl Suite {
     /// Answers the questions any script asks (not the testsuite ones).
     fn common_answer(&mut self, q: &Question) -> Answer {
         match q {
-            Question::MailboxExists(m) => Answer::Bool(self.mailboxes.contains_key(m)),
+            Question::MailboxExists(m) => {
+                Answer::Bool(self.mailboxes.contains_key(&mailbox_key(m)))
+            }
             Question::Metadata {
                 mailbox,
                 annotation,
             } => {
                 if let Some(m) = mailbox
-                    && !self.mailboxes.contains_key(m)
+                    && !self.mailboxes.contains_key(&mailbox_key(m))
                 {
                     return Answer::Value(None);
                 }
@@ -626,6 +642,8 @@ impl Suite {
     }
 
     fn store(&mut self, mailbox: &str, create: bool, message: Vec<u8>, flags: Vec<String>) -> bool {
+        let key = mailbox_key(mailbox);
+        let mailbox = key.as_str();
         if !self.mailboxes.contains_key(mailbox) {
             if !create && mailbox != "INBOX" {
                 self.errors.push(format!(
@@ -992,11 +1010,11 @@ impl Suite {
                 Answer::Bool(true)
             }
             TestsuiteRequest::MessageFolder(folder, i) => {
-                let Some(s) = i
-                    .parse::<usize>()
-                    .ok()
-                    .and_then(|i| self.mailboxes.get(&folder).and_then(|b| b.get(i)))
-                else {
+                let Some(s) = i.parse::<usize>().ok().and_then(|i| {
+                    self.mailboxes
+                        .get(&mailbox_key(&folder))
+                        .and_then(|b| b.get(i))
+                }) else {
                     return Answer::Bool(false);
                 };
                 self.message = s.message.clone();
@@ -1006,11 +1024,11 @@ impl Suite {
                 Answer::Bool(true)
             }
             TestsuiteRequest::MailboxCreate(m) => {
-                self.mailboxes.entry(m).or_default();
+                self.mailboxes.entry(mailbox_key(&m)).or_default();
                 Answer::Bool(true)
             }
             TestsuiteRequest::MailboxDelete(m) => {
-                self.mailboxes.remove(&m);
+                self.mailboxes.remove(&mailbox_key(&m));
                 Answer::Bool(true)
             }
             TestsuiteRequest::ImapMetadataSet(m, a, v) => {
