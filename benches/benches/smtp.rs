@@ -56,6 +56,9 @@ const COMMANDS: &[&[u8]] = &[
     b"QUIT\r\n",
 ];
 
+/// Each side's parsed value is looked at in place (`black_box(&value)`), not moved out of
+/// its `Result`: the move is a memcpy of the value (272 bytes for our `Command`, 200 for
+/// Stalwart's `Request`), harness work rather than parsing.
 fn commands(c: &mut Criterion) {
     let mut group = c.benchmark_group("smtp/command");
     let total: usize = COMMANDS.iter().map(|l| l.len()).sum();
@@ -67,17 +70,16 @@ fn commands(c: &mut Criterion) {
                 // Framing included: find the LF, drop the CRLF, parse the line.
                 let line = black_box(*line);
                 let lf = memchr_lf(line);
-                let cmd = ours.parse(&line[..lf - 1]).expect("ours parses the mix");
-                black_box(cmd);
+                let cmd = ours.parse(&line[..lf - 1]);
+                black_box(cmd.as_ref().expect("ours parses the mix"));
             }
         });
     });
     group.bench_function("stalwart/mix", |b| {
         b.iter(|| {
             for line in COMMANDS {
-                let cmd = stalwart_smtp_proto::Request::parse(&mut black_box(*line).iter())
-                    .expect("stalwart parses the mix");
-                black_box(cmd);
+                let cmd = stalwart_smtp_proto::Request::parse(&mut black_box(*line).iter());
+                black_box(cmd.as_ref().expect("stalwart parses the mix"));
             }
         });
     });
