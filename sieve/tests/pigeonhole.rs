@@ -914,6 +914,13 @@ impl Suite {
                 };
                 let (mut res, err) = self.run_script(&p);
                 let outcome = res.outcome.take().expect("run_script keeps the outcome");
+                // Script errors that did not stop the run (Pigeonhole logs them too).
+                let logged: Vec<String> = outcome
+                    .log
+                    .iter()
+                    .filter_map(|l| l.strip_prefix("error: "))
+                    .map(str::to_string)
+                    .collect();
                 if append {
                     // Merged into the result: duplicates of earlier actions, a second
                     // reject and a second vacation are dropped.
@@ -929,6 +936,7 @@ impl Suite {
                     self.result = res;
                 }
                 self.errors.clear();
+                self.errors.extend(logged);
                 if let Some(e) = err {
                     self.errors.push(e);
                     return Answer::Bool(false);

@@ -74,6 +74,7 @@ impl Runtime<'_, '_> {
                     vars,
                     answers: &self.answers,
                     answer_pos: &mut self.answer_pos,
+                    log: &mut self.log,
                 };
                 match_with(&values, &keys, mt, &mut cx)
             }
@@ -226,6 +227,7 @@ impl Runtime<'_, '_> {
                     vars,
                     answers: &self.answers,
                     answer_pos: &mut self.answer_pos,
+                    log: &mut self.log,
                 };
                 match_with(&values, &keys, mt, &mut cx)
             }
@@ -587,6 +589,7 @@ impl Runtime<'_, '_> {
             vars,
             answers: &self.answers,
             answer_pos: &mut self.answer_pos,
+            log: &mut self.log,
         };
         match_with(&values, &keys, mt, &mut cx)
     }
@@ -691,6 +694,7 @@ impl Runtime<'_, '_> {
             vars,
             answers: &self.answers,
             answer_pos: &mut self.answer_pos,
+            log: &mut self.log,
         };
         match_with(&values, &keys, mt, &mut cx)
     }
@@ -711,6 +715,7 @@ impl Runtime<'_, '_> {
             vars,
             answers: &self.answers,
             answer_pos: &mut self.answer_pos,
+            log: &mut self.log,
         };
         match_with(&values, &keys, mt, &mut cx)
     }
@@ -725,6 +730,8 @@ pub(crate) struct MatchState<'a> {
     /// The answers to this instruction's questions so far (`:list` asks the host).
     pub answers: &'a [Answer],
     pub answer_pos: &'a mut usize,
+    /// The run's log: problems that do not stop the script go here.
+    pub log: &'a mut Vec<String>,
 }
 
 impl MatchState<'_> {
@@ -875,11 +882,22 @@ pub(crate) fn match_with<S: AsRef<str>, K: AsRef<str>>(
                             "the script went over its CPU step limit while matching".into(),
                         ));
                     }
+                    // A key that is no valid regular expression matches nothing; the
+                    // script goes on (as Pigeonhole: an error is logged, the test is
+                    // false for that key).
                     owned = keys
                         .iter()
-                        .map(|k| build_regex(k.as_ref(), mt.comparator, 256 * 1024))
-                        .collect::<Result<Vec<_>, _>>()
-                        .map_err(Flow::Error)?;
+                        .filter_map(|k| {
+                            build_regex(k.as_ref(), mt.comparator, 256 * 1024)
+                                .map_err(|e| {
+                                    cx.log.push(format!(
+                                        "error: the regular expression {:?} is invalid, it matches nothing: {e}",
+                                        k.as_ref()
+                                    ));
+                                })
+                                .ok()
+                        })
+                        .collect();
                     owned.iter().collect()
                 }
             };

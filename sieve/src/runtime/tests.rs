@@ -276,3 +276,17 @@ fn notify_from_built_from_variables_is_checked_when_it_runs() {
     assert!(o.error.is_none());
     assert_eq!(kinds(&o), ["notify", "keep"]);
 }
+
+#[test]
+fn an_invalid_regex_from_variables_matches_nothing_and_is_logged() {
+    let o = run(
+        r#"require ["regex", "variables", "fileinto"]; set "r" "["; if header :regex "subject" ["${r}", "^Hello"] { fileinto "A"; } if header :regex "subject" "${r}" { fileinto "B"; }"#,
+    );
+    assert!(o.error.is_none(), "{:?}", o.error);
+    // The valid key still matches; the invalid one matches nothing.
+    assert_eq!(kinds(&o), ["store"]);
+    assert!(matches!(&o.actions[0], Action::FileInto { mailbox, .. } if mailbox == "A"));
+    let errors: Vec<_> = o.log.iter().filter(|l| l.starts_with("error: ")).collect();
+    assert_eq!(errors.len(), 2, "{:?}", o.log);
+    assert!(errors[0].contains("\"[\""), "{}", errors[0]);
+}

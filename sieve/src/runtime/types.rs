@@ -660,7 +660,9 @@ pub struct Outcome {
     /// The error that stopped the script, if any.
     pub error: Option<RuntimeError>,
     /// Things worth logging that did not fail the run (e.g. "vacation: not answering a
-    /// mailing list").
+    /// mailing list"). Entries that start with `error: ` are problems of the script that
+    /// did not stop it (a regular expression built from variables that is not valid
+    /// matches nothing); a host shows those to the script's owner as errors.
     pub log: Vec<String>,
 }
 
