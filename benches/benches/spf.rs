@@ -16,6 +16,10 @@
 //!   mail-auth's own parser, so both sides parse and evaluate: the like-for-like number.
 //! - `mail-auth-preparsed`: its TXT cache holds records parsed once before the run (its
 //!   cached steady state; it skips parsing, which our `Verifier` never does).
+//!
+//! `SPF_PROFILE=<case>/<way>` (and `SPF_PROFILE_N`, default 1000) runs one of them in a loop
+//! outside criterion, for exact instruction counts under callgrind (see `profile_loop`);
+//! `SPF_INTERLEAVED=1` times the ways in alternating short batches (see `interleaved`).
 #![allow(missing_docs)]
 
 use std::borrow::Borrow;
@@ -25,7 +29,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
-use criterion::{Criterion, criterion_group, criterion_main};
+use criterion::{Criterion, criterion_group};
 use mail_auth::common::parse::TxtRecordParser;
 use mail_auth::spf::{Macro, Spf};
 use mail_auth::{MX, MessageAuthenticator, ResolverCache, Txt};
@@ -200,17 +204,22 @@ fn run_ready<F: Future>(f: F) -> F::Output {
     }
 }
 
-fn bench(c: &mut Criterion) {
-    let auth = MessageAuthenticator::new_cloudflare().unwrap();
-    let mut g = c.benchmark_group("spf");
-    for case in cases() {
-        let zone = ours_zone(&case);
-        let ours = drive(
-            Verifier::mail_from(case.ip, "mx.client.example", case.sender),
-            &zone,
-        );
-        assert_eq!(ours.result, SpfResult::Pass, "{}", case.name);
+/// One case with everything both sides need, built once.
+struct Fixture {
+    case: Case,
+    zone: StaticResolver,
+    cache: Arc<RecordCache>,
+    parsing: ParsingTxt,
+    preparsed: MapCache<Txt>,
+    ipv4: MapCache<Arc<Vec<Ipv4Addr>>>,
+    ipv6: MapCache<Arc<Vec<Ipv6Addr>>>,
+    mx: MapCache<Arc<Vec<MX>>>,
+    ptr: PtrCache,
+}
 
+impl Fixture {
+    fn new(case: Case) -> Self {
+        let zone = ours_zone(&case);
         let raw: HashMap<String, Vec<u8>> = case
             .txt
             .iter()
@@ -221,7 +230,6 @@ fn bench(c: &mut Criterion) {
                 ]
             })
             .collect();
-        let parsing = ParsingTxt(raw.clone());
         let preparsed = MapCache::new(raw.iter().map(|(k, v)| (k.clone(), parse_txt(v))).collect());
         let ipv4 = MapCache::new(
             case.a
@@ -229,7 +237,6 @@ fn bench(c: &mut Criterion) {
                 .map(|(n, a)| (n.to_string(), Arc::new(vec![*a])))
                 .collect(),
         );
-        let ipv6: MapCache<Arc<Vec<Ipv6Addr>>> = MapCache::new(vec![]);
         let mx = MapCache::new(
             case.mx
                 .iter()
@@ -244,88 +251,199 @@ fn bench(c: &mut Criterion) {
                 })
                 .collect(),
         );
-        let ptr = PtrCache(Mutex::new(HashMap::new()));
-        let run_theirs = |txt: &dyn Fn() -> mail_auth::SpfOutput| txt();
-        let theirs_parsing = || {
-            run_ready(
-                auth.verify_spf(
-                    mail_auth::Parameters::new(
-                        mail_auth::spf::verify::SpfParameters::verify_mail_from(
-                            case.ip,
-                            "mx.client.example",
-                            "receiver.example",
-                            case.sender,
-                        ),
-                    )
-                    .with_txt_cache(&parsing)
-                    .with_ipv4_cache(&ipv4)
-                    .with_ipv6_cache(&ipv6)
-                    .with_mx_cache(&mx)
-                    .with_ptr_cache(&ptr),
-                ),
-            )
-        };
-        let theirs_preparsed = || {
-            run_ready(
-                auth.verify_spf(
-                    mail_auth::Parameters::new(
-                        mail_auth::spf::verify::SpfParameters::verify_mail_from(
-                            case.ip,
-                            "mx.client.example",
-                            "receiver.example",
-                            case.sender,
-                        ),
-                    )
-                    .with_txt_cache(&preparsed)
-                    .with_ipv4_cache(&ipv4)
-                    .with_ipv6_cache(&ipv6)
-                    .with_mx_cache(&mx)
-                    .with_ptr_cache(&ptr),
-                ),
-            )
-        };
-        assert_eq!(
-            run_theirs(&theirs_parsing).result(),
-            mail_auth::SpfResult::Pass,
-            "mail-auth on {}",
-            case.name
-        );
-        assert_eq!(
-            run_theirs(&theirs_preparsed).result(),
-            mail_auth::SpfResult::Pass,
-            "mail-auth (pre-parsed) on {}",
-            case.name
-        );
+        Self {
+            case,
+            zone,
+            cache: Arc::new(RecordCache::default()),
+            parsing: ParsingTxt(raw),
+            preparsed,
+            ipv4,
+            ipv6: MapCache::new(vec![]),
+            mx,
+            ptr: PtrCache(Mutex::new(HashMap::new())),
+        }
+    }
 
-        g.bench_function(format!("{}/ours", case.name), |b| {
-            b.iter(|| {
-                let v = Verifier::mail_from(black_box(case.ip), "mx.client.example", case.sender);
-                black_box(drive(v, &zone).result)
-            });
-        });
-        let cache = Arc::new(RecordCache::default());
-        let cached = drive(
-            Verifier::mail_from(case.ip, "mx.client.example", case.sender)
-                .record_cache(Arc::clone(&cache)),
-            &zone,
+    fn ours(&self) -> mail_auth_core::spf::SpfOutput {
+        let v = Verifier::mail_from(
+            black_box(self.case.ip),
+            "mx.client.example",
+            self.case.sender,
         );
-        assert_eq!(cached, ours, "{}: the cache changes nothing", case.name);
-        g.bench_function(format!("{}/ours-cached", case.name), |b| {
-            b.iter(|| {
-                let v = Verifier::mail_from(black_box(case.ip), "mx.client.example", case.sender)
-                    .record_cache(Arc::clone(&cache));
-                black_box(drive(v, &zone).result)
-            });
+        drive(v, &self.zone)
+    }
+
+    fn ours_cached(&self) -> mail_auth_core::spf::SpfOutput {
+        let v = Verifier::mail_from(
+            black_box(self.case.ip),
+            "mx.client.example",
+            self.case.sender,
+        )
+        .record_cache(Arc::clone(&self.cache));
+        drive(v, &self.zone)
+    }
+
+    fn theirs(&self, preparsed: bool) -> mail_auth::SpfOutput {
+        let params = mail_auth::spf::verify::SpfParameters::verify_mail_from(
+            black_box(self.case.ip),
+            "mx.client.example",
+            "receiver.example",
+            self.case.sender,
+        );
+        let auth = auth();
+        if preparsed {
+            run_ready(
+                auth.verify_spf(
+                    mail_auth::Parameters::new(params)
+                        .with_txt_cache(&self.preparsed)
+                        .with_ipv4_cache(&self.ipv4)
+                        .with_ipv6_cache(&self.ipv6)
+                        .with_mx_cache(&self.mx)
+                        .with_ptr_cache(&self.ptr),
+                ),
+            )
+        } else {
+            run_ready(
+                auth.verify_spf(
+                    mail_auth::Parameters::new(params)
+                        .with_txt_cache(&self.parsing)
+                        .with_ipv4_cache(&self.ipv4)
+                        .with_ipv6_cache(&self.ipv6)
+                        .with_mx_cache(&self.mx)
+                        .with_ptr_cache(&self.ptr),
+                ),
+            )
+        }
+    }
+
+    /// Both sides pass, and the cache changes nothing.
+    fn check(&self) {
+        let name = self.case.name;
+        let ours = self.ours();
+        assert_eq!(ours.result, SpfResult::Pass, "{name}");
+        assert_eq!(
+            self.ours_cached(),
+            ours,
+            "{name}: the cache changes nothing"
+        );
+        assert_eq!(
+            self.theirs(false).result(),
+            mail_auth::SpfResult::Pass,
+            "mail-auth on {name}"
+        );
+        assert_eq!(
+            self.theirs(true).result(),
+            mail_auth::SpfResult::Pass,
+            "mail-auth (pre-parsed) on {name}"
+        );
+    }
+}
+
+/// mail-auth's authenticator, built once (its resolver is never asked: every answer is
+/// cached).
+fn auth() -> &'static MessageAuthenticator {
+    static AUTH: std::sync::OnceLock<MessageAuthenticator> = std::sync::OnceLock::new();
+    AUTH.get_or_init(|| MessageAuthenticator::new_cloudflare().unwrap())
+}
+
+fn bench(c: &mut Criterion) {
+    let mut g = c.benchmark_group("spf");
+    for case in cases() {
+        let f = Fixture::new(case);
+        f.check();
+        let name = f.case.name;
+        g.bench_function(format!("{name}/ours"), |b| {
+            b.iter(|| black_box(f.ours().result));
         });
-        g.bench_function(format!("{}/mail-auth", case.name), |b| {
-            b.iter(|| black_box(theirs_parsing().result()));
+        g.bench_function(format!("{name}/ours-cached"), |b| {
+            b.iter(|| black_box(f.ours_cached().result));
         });
-        g.bench_function(format!("{}/mail-auth-preparsed", case.name), |b| {
-            b.iter(|| black_box(theirs_preparsed().result()));
+        g.bench_function(format!("{name}/mail-auth"), |b| {
+            b.iter(|| black_box(f.theirs(false).result()));
+        });
+        g.bench_function(format!("{name}/mail-auth-preparsed"), |b| {
+            b.iter(|| black_box(f.theirs(true).result()));
         });
     }
     g.finish();
 }
 
+/// Runs one case `n` times outside criterion, for exact instruction counts:
+/// `SPF_PROFILE=include-mx/ours SPF_PROFILE_N=1000 valgrind --tool=callgrind
+/// --toggle-collect='*profile_loop*' <bench binary>` (instructions / n = one evaluation).
+#[inline(never)]
+fn profile_loop(f: &Fixture, way: &str, n: usize) -> usize {
+    let mut passes = 0;
+    for _ in 0..n {
+        let pass = match way {
+            "ours" => f.ours().result == SpfResult::Pass,
+            "ours-cached" => f.ours_cached().result == SpfResult::Pass,
+            "mail-auth" => f.theirs(false).result() == mail_auth::SpfResult::Pass,
+            "mail-auth-preparsed" => f.theirs(true).result() == mail_auth::SpfResult::Pass,
+            _ => panic!("SPF_PROFILE way: ours, ours-cached, mail-auth, mail-auth-preparsed"),
+        };
+        passes += usize::from(pass);
+    }
+    passes
+}
+
+/// Ours and mail-auth in alternating short batches, so both see the same machine load
+/// (criterion times each function in its own few seconds, and on a shared, busy machine
+/// the load changes between them): the median time per check of each, and their ratio.
+fn interleaved() {
+    use std::time::Instant;
+    const BATCH: usize = 200;
+    const ROUNDS: usize = 301;
+    println!("interleaved medians ({ROUNDS} alternating batches of {BATCH}):");
+    for case in cases() {
+        let f = Fixture::new(case);
+        f.check();
+        let ways = ["ours", "ours-cached", "mail-auth", "mail-auth-preparsed"];
+        let mut times = vec![Vec::with_capacity(ROUNDS); ways.len()];
+        for _ in 0..ROUNDS {
+            for (i, way) in ways.iter().enumerate() {
+                let t = Instant::now();
+                black_box(profile_loop(&f, way, BATCH));
+                times[i].push(t.elapsed().as_nanos() as f64 / BATCH as f64);
+            }
+        }
+        let med: Vec<f64> = times
+            .iter_mut()
+            .map(|t| {
+                t.sort_by(f64::total_cmp);
+                t[t.len() / 2]
+            })
+            .collect();
+        println!(
+            "spf/{}: ours {:.0} ns, ours-cached {:.0} ns, mail-auth {:.0} ns, mail-auth-preparsed {:.0} ns; mail-auth/ours {:.2}x, mail-auth-preparsed/ours-cached {:.2}x",
+            f.case.name,
+            med[0],
+            med[1],
+            med[2],
+            med[3],
+            med[2] / med[0],
+            med[3] / med[1]
+        );
+    }
+}
+
+fn main() {
+    if std::env::var_os("SPF_INTERLEAVED").is_some() {
+        interleaved();
+        return;
+    }
+    if let Ok(which) = std::env::var("SPF_PROFILE") {
+        let (name, way) = which.split_once('/').expect("SPF_PROFILE=<case>/<way>");
+        let n = std::env::var("SPF_PROFILE_N").map_or(1000, |n| n.parse().unwrap());
+        let f = Fixture::new(cases().into_iter().find(|c| c.name == name).expect("case"));
+        f.check();
+        // Warm up (first-use allocations, the record cache) before the counted loop.
+        profile_loop(&f, way, 10);
+        assert_eq!(profile_loop(&f, way, n), n);
+        return;
+    }
+    benches();
+    Criterion::default().configure_from_args().final_summary();
+}
+
 criterion_group!(benches, bench);
-criterion_main!(benches);

@@ -1,6 +1,5 @@
 //! `check_host()` (RFC 7208 §4) as a resumable machine.
 
-use std::borrow::Cow;
 use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
@@ -8,10 +7,9 @@ use std::sync::{Arc, Mutex};
 
 use super::record::{
     Directive, MacroLetter, MacroPart, MacroString, Mechanism, Qualifier, Record, RecordError,
-    push_u8,
 };
 use super::{Identity, SpfOutput, SpfResult, is_spf_record};
-use crate::dns::{Answer, DnsMachine, Poll, Question, RecordType};
+use crate::dns::{Answer, DnsMachine, Poll, Question, Record as RR, RecordType};
 
 /// The processing limits of RFC 7208 §4.6.4 (SPF-004). The defaults are the RFC's.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -68,13 +66,18 @@ pub struct Verifier {
     limits: Limits,
     /// The answers received. One check asks at most a few dozen questions (the lookup
     /// limits bound them), so a scan is cheaper than hashing every name into a table.
-    answers: Vec<(Question, Answer)>,
+    answers: Vec<(Question, Stored)>,
+    /// What the answers hold, copied out of the answers lent to
+    /// [`provide_ref`](DnsMachine::provide_ref).
+    arena: Arena,
     pending: Vec<Question>,
     frames: Vec<Frame>,
     phase: Phase,
     lookups: u32,
     voids: u32,
     cache: Option<Arc<RecordCache>>,
+    /// Where macro-strings are expanded (reused for every expansion).
+    buf: String,
 }
 
 /// Parsed SPF records shared between evaluations (a receiver checks the same few popular
@@ -137,10 +140,28 @@ impl Default for RecordCache {
     }
 }
 
+/// A record being evaluated: parsed for this check, or shared through a [`RecordCache`].
+#[derive(Clone, Debug)]
+enum Held {
+    Own(Record),
+    Shared(Arc<Record>),
+}
+
+impl std::ops::Deref for Held {
+    type Target = Record;
+
+    fn deref(&self) -> &Record {
+        match self {
+            Self::Own(r) => r,
+            Self::Shared(r) => r,
+        }
+    }
+}
+
 #[derive(Clone, Debug)]
 struct Frame {
     domain: Arc<str>,
-    record: Option<Arc<Record>>,
+    record: Option<Held>,
     pos: usize,
     /// The lookup of the current term has been counted.
     started: bool,
@@ -175,7 +196,7 @@ impl Frame {
 enum Phase {
     Eval,
     Explain {
-        record: Arc<Record>,
+        record: Held,
         domain: Arc<str>,
         mechanism: String,
     },
@@ -186,6 +207,14 @@ enum Phase {
         mechanism: Option<String>,
         explanation: Option<String>,
     },
+}
+
+/// What a term's evaluation asks the machine to do next.
+enum Next {
+    Limit(String),
+    Term(Step),
+    Redirect(Result<Option<Arc<str>>, Step>),
+    Neutral,
 }
 
 enum Step {
@@ -265,12 +294,14 @@ impl Verifier {
             default_explanation: None,
             limits: Limits::default(),
             answers: Vec::new(),
+            arena: Arena::default(),
             pending: Vec::new(),
             frames: Vec::new(),
             phase: Phase::Eval,
             lookups: 0,
             voids: 0,
             cache: None,
+            buf: String::new(),
             domain: Arc::clone(&domain),
         };
         if valid_domain(&domain) {
@@ -361,26 +392,35 @@ impl Verifier {
         }
     }
 
-    fn answer(&self, q: &Question) -> Option<&Answer> {
+    fn answer(&self, q: &Question) -> Option<Got<'_>> {
         self.find(q.name(), q.rtype())
     }
 
     /// The answer for `name` and `t`, found without building a [`Question`] (names compare
     /// as `Question::new` normalizes them).
-    fn find(&self, name: &str, t: RecordType) -> Option<&Answer> {
-        let name = name.strip_suffix('.').unwrap_or(name);
+    fn find(&self, name: &str, t: RecordType) -> Option<Got<'_>> {
+        self.find_bytes(name.as_bytes(), t)
+    }
+
+    /// [`find`](Self::find) by the name's octets.
+    fn find_bytes(&self, name: &[u8], t: RecordType) -> Option<Got<'_>> {
+        let name = name.strip_suffix(b".").unwrap_or(name);
         self.answers
             .iter()
             .find(|(q, _)| {
+                let n = q.name_bytes();
                 q.rtype() == t
-                    && q.name().len() == name.len()
-                    && (q.name() == name || q.name().eq_ignore_ascii_case(name))
+                    && n.len() == name.len()
+                    && (n == name || n.eq_ignore_ascii_case(name))
             })
-            .map(|(_, a)| a)
+            .map(|(_, stored)| Got {
+                stored,
+                arena: &self.arena,
+            })
     }
 
     /// The answer for `name` and `t`, or the question to ask for it.
-    fn need(&self, name: &str, t: RecordType) -> Result<&Answer, Step> {
+    fn need(&self, name: &str, t: RecordType) -> Result<Got<'_>, Step> {
         self.find(name, t)
             .ok_or_else(|| Step::Need(vec![Question::new(name, t)]))
     }
@@ -400,7 +440,7 @@ impl Verifier {
         mut result: SpfResult,
         mut problem: Option<String>,
         mechanism: Option<String>,
-        exp: Option<(Arc<Record>, Arc<str>)>,
+        explain: bool,
     ) {
         let Some(frame) = self.frames.pop() else {
             return;
@@ -413,13 +453,14 @@ impl Verifier {
             ));
         }
         if self.frames.is_empty() {
-            if result == SpfResult::Fail
-                && let Some((record, domain)) = exp
-                && record.exp.is_some()
+            if explain
+                && result == SpfResult::Fail
+                && let Some(record) = frame.record
+                && record.exp().is_some()
             {
                 self.phase = Phase::Explain {
                     record,
-                    domain,
+                    domain: frame.domain,
                     mechanism: mechanism.unwrap_or_default(),
                 };
                 return;
@@ -438,8 +479,8 @@ impl Verifier {
             SpfResult::Fail | SpfResult::SoftFail | SpfResult::Neutral => {
                 self.frames.last_mut().expect("parent frame").advance();
             }
-            SpfResult::TempError => self.finish(SpfResult::TempError, problem, None, None),
-            SpfResult::PermError => self.finish(SpfResult::PermError, problem, None, None),
+            SpfResult::TempError => self.finish(SpfResult::TempError, problem, None, false),
+            SpfResult::PermError => self.finish(SpfResult::PermError, problem, None, false),
             SpfResult::None => self.finish(
                 SpfResult::PermError,
                 Some(format!(
@@ -447,7 +488,7 @@ impl Verifier {
                     frame.domain
                 )),
                 None,
-                None,
+                false,
             ),
         }
     }
@@ -455,8 +496,9 @@ impl Verifier {
     /// The top frame's current directive matched.
     fn finish_match(&mut self) {
         let frame = self.frames.last().expect("frame");
-        let record = frame.record.clone().expect("record");
-        let d = &record.directives[frame.pos];
+        let Some(d) = frame.record.as_deref().and_then(|r| r.directive(frame.pos)) else {
+            return;
+        };
         let result = match d.qualifier {
             Qualifier::Pass => SpfResult::Pass,
             Qualifier::Fail => SpfResult::Fail,
@@ -469,8 +511,7 @@ impl Verifier {
             d.write_text(&mut text);
             text
         });
-        let domain = Arc::clone(&frame.domain);
-        self.finish(result, None, text, Some((record, domain)));
+        self.finish(result, None, text, true);
     }
 
     fn run(&mut self) -> Result<(), Vec<Question>> {
@@ -488,50 +529,60 @@ impl Verifier {
                 };
                 match select_record(a, self.cache.as_deref()) {
                     Ok(r) => self.frames[top].record = Some(r),
-                    Err((result, why)) => self.finish(result, Some(why), None, None),
+                    Err((result, why)) => self.finish(result, Some(why), None, false),
                 }
                 continue;
             }
-            let frame = &self.frames[top];
-            let record = frame.record.clone().expect("record");
+            // The record leaves its frame while a term is evaluated (the evaluation needs
+            // the verifier mutably), and goes back before the frames change.
+            let frame = &mut self.frames[top];
+            let Some(record) = frame.record.take() else {
+                continue;
+            };
+            let (pos, started) = (frame.pos, frame.started);
             let domain = Arc::clone(&frame.domain);
-            if let Some(d) = record.directives.get(frame.pos) {
-                if d.mechanism.does_lookup() && !frame.started {
+            let next = if let Some(d) = record.directive(pos) {
+                if d.mechanism.does_lookup() && !started {
                     self.frames[top].started = true;
-                    if let Err(e) = self.count_lookup() {
-                        self.finish(SpfResult::PermError, Some(e), None, None);
-                        continue;
+                    match self.count_lookup() {
+                        Err(e) => Next::Limit(e),
+                        Ok(()) => Next::Term(self.eval_mechanism(&d, &domain)),
                     }
+                } else {
+                    Next::Term(self.eval_mechanism(&d, &domain))
                 }
-                match self.eval_mechanism(d, &domain) {
-                    Step::Need(q) => return Err(q),
-                    Step::Match => self.finish_match(),
-                    Step::NoMatch => self.frames[top].advance(),
-                    Step::Error(r, why) => self.finish(r, Some(why), None, None),
-                    Step::Include(target) => self.frames.push(Frame::new(target, false)),
-                }
-            } else if let Some(redirect) = record.redirect.as_ref().filter(|_| !record.has_all()) {
-                if !frame.started {
+            } else if let Some(redirect) = record.redirect().filter(|_| !record.has_all()) {
+                let counted = if started {
+                    Ok(())
+                } else {
                     self.frames[top].started = true;
-                    if let Err(e) = self.count_lookup() {
-                        self.finish(SpfResult::PermError, Some(e), None, None);
-                        continue;
-                    }
-                }
-                match self.expand_domain(redirect, &domain) {
-                    Err(Step::Need(q)) => return Err(q),
-                    Err(_) => unreachable!("expand_domain fails only with Need"),
-                    Ok(None) => self.finish(
-                        SpfResult::PermError,
-                        Some(format!("malformed redirect target in {domain}")),
-                        None,
-                        None,
-                    ),
-                    Ok(Some(target)) => self.frames[top] = Frame::new(target.into(), true),
+                    self.count_lookup()
+                };
+                match counted {
+                    Err(e) => Next::Limit(e),
+                    Ok(()) => Next::Redirect(self.expand_domain(redirect, &domain)),
                 }
             } else {
+                Next::Neutral
+            };
+            self.frames[top].record = Some(record);
+            match next {
+                Next::Limit(e) => self.finish(SpfResult::PermError, Some(e), None, false),
+                Next::Term(Step::Need(q)) | Next::Redirect(Err(Step::Need(q))) => return Err(q),
+                Next::Term(Step::Match) => self.finish_match(),
+                Next::Term(Step::NoMatch) => self.frames[top].advance(),
+                Next::Term(Step::Error(r, why)) => self.finish(r, Some(why), None, false),
+                Next::Term(Step::Include(target)) => self.frames.push(Frame::new(target, false)),
+                Next::Redirect(Err(_)) => unreachable!("expand_domain fails only with Need"),
+                Next::Redirect(Ok(None)) => self.finish(
+                    SpfResult::PermError,
+                    Some(format!("malformed redirect target in {domain}")),
+                    None,
+                    false,
+                ),
+                Next::Redirect(Ok(Some(target))) => self.frames[top] = Frame::new(target, true),
                 // §4.7: no match and no redirect: neutral.
-                self.finish(SpfResult::Neutral, None, None, None);
+                Next::Neutral => self.finish(SpfResult::Neutral, None, None, false),
             }
         }
     }
@@ -560,7 +611,7 @@ impl Verifier {
         }
     }
 
-    fn eval_mechanism(&mut self, d: &Directive, domain: &Arc<str>) -> Step {
+    fn eval_mechanism(&mut self, d: &Directive<'_>, domain: &Arc<str>) -> Step {
         match self.try_mechanism(&d.mechanism, domain) {
             Ok(s) | Err(s) => s,
         }
@@ -570,7 +621,7 @@ impl Verifier {
     /// expansion is kept in the frame until the term is done.
     fn target(
         &mut self,
-        spec: Option<&MacroString>,
+        spec: Option<MacroString<'_>>,
         domain: &Arc<str>,
     ) -> Result<Option<Arc<str>>, Step> {
         let Some(spec) = spec else {
@@ -580,20 +631,20 @@ impl Verifier {
         if let Some(t) = &frame.target {
             return Ok(Some(Arc::clone(t)));
         }
-        let t: Option<Arc<str>> = self.expand_domain(spec, domain)?.map(Arc::from);
+        let t: Option<Arc<str>> = self.expand_domain(spec, domain)?;
         if let Some(t) = &t {
             self.frames.last_mut().expect("frame").target = Some(Arc::clone(t));
         }
         Ok(t)
     }
 
-    fn try_mechanism(&mut self, m: &Mechanism, domain: &Arc<str>) -> Result<Step, Step> {
+    fn try_mechanism(&mut self, m: &Mechanism<'_>, domain: &Arc<str>) -> Result<Step, Step> {
         let ip = self.ip;
         match m {
             Mechanism::All => Ok(Step::Match),
             Mechanism::Ip4 { addr, prefix } => Ok(match_if(in_net(ip, IpAddr::V4(*addr), *prefix))),
             Mechanism::Ip6 { addr, prefix } => Ok(match_if(in_net(ip, IpAddr::V6(*addr), *prefix))),
-            Mechanism::Include(spec) => match self.target(Some(spec), domain)? {
+            Mechanism::Include(spec) => match self.target(Some(*spec), domain)? {
                 Some(t) => Ok(Step::Include(t)),
                 None => Ok(Step::Error(
                     SpfResult::PermError,
@@ -605,7 +656,7 @@ impl Verifier {
                 cidr4,
                 cidr6,
             } => {
-                let Some(target) = self.target(spec.as_ref(), domain)? else {
+                let Some(target) = self.target(*spec, domain)? else {
                     return Ok(Step::NoMatch);
                 };
                 let a = self.need(&target, self.addr_type())?;
@@ -623,7 +674,7 @@ impl Verifier {
                 cidr4,
                 cidr6,
             } => {
-                let Some(target) = self.target(spec.as_ref(), domain)? else {
+                let Some(target) = self.target(*spec, domain)? else {
                     return Ok(Step::NoMatch);
                 };
                 let a = self.need(&target, RecordType::Mx)?;
@@ -635,8 +686,8 @@ impl Verifier {
                     return Ok(Step::NoMatch);
                 }
                 // RFC 7505 null MX ("0 .") names no host.
-                let names: Vec<&str> = a.mx().map(|(_, n)| n).filter(|n| !n.is_empty()).collect();
-                if names.len() > self.limits.max_mx_names {
+                let names = || a.texts(Kind::Mx).filter(|n| !n.is_empty());
+                if names().count() > self.limits.max_mx_names {
                     return Ok(Step::Error(
                         SpfResult::PermError,
                         format!(
@@ -646,16 +697,15 @@ impl Verifier {
                     ));
                 }
                 let t = self.addr_type();
-                let missing: Vec<Question> = names
-                    .iter()
-                    .filter(|n| self.find(n, t).is_none())
-                    .map(|n| Question::new(n, t))
+                let missing: Vec<Question> = names()
+                    .filter(|n| self.find_bytes(n, t).is_none())
+                    .map(|n| Question::new(std::str::from_utf8(n).unwrap_or_default(), t))
                     .collect();
                 if !missing.is_empty() {
                     return Err(Step::Need(missing));
                 }
-                for n in &names {
-                    let Some(a) = self.find(n, t) else {
+                for n in names() {
+                    let Some(a) = self.find_bytes(n, t) else {
                         unreachable!("every name was answered");
                     };
                     if let Some(e) = dns_error(a) {
@@ -668,7 +718,7 @@ impl Verifier {
                 Ok(Step::NoMatch)
             }
             Mechanism::Ptr(spec) => {
-                let Some(target) = self.target(spec.as_ref(), domain)? else {
+                let Some(target) = self.target(*spec, domain)? else {
                     return Ok(Step::NoMatch);
                 };
                 let q = Question::reverse(ip);
@@ -688,7 +738,7 @@ impl Verifier {
                 ))
             }
             Mechanism::Exists(spec) => {
-                let Some(target) = self.target(Some(spec), domain)? else {
+                let Some(target) = self.target(Some(*spec), domain)? else {
                     return Ok(Step::NoMatch);
                 };
                 // §5.7: always an A lookup, whatever the client's address family.
@@ -711,7 +761,7 @@ impl Verifier {
         let q = Question::reverse(self.ip);
         let a = self.answer(&q).ok_or_else(|| Step::Need(vec![q.clone()]))?;
         let t = self.addr_type();
-        let names: Vec<&str> = a.ptr().take(self.limits.max_ptr_names).collect();
+        let names: Vec<&str> = a.names(Kind::Ptr).take(self.limits.max_ptr_names).collect();
         let missing: Vec<Question> = names
             .iter()
             .filter(|n| self.find(n, t).is_none())
@@ -749,77 +799,77 @@ impl Verifier {
     }
 
     /// Expands a domain-spec for a query: truncated to 253 octets from the left (§7.3), no
-    /// trailing dot. `Ok(None)` when the result is not a usable domain name.
-    fn expand_domain(&self, spec: &MacroString, domain: &str) -> Result<Option<String>, Step> {
-        let mut s = self.expand(spec, domain)?;
-        s.make_ascii_lowercase();
-        while s.ends_with('.') {
-            s.pop();
-        }
-        while s.len() > 253 {
-            match s.find('.') {
-                Some(p) => {
-                    s.drain(..=p);
+    /// trailing dot. `Ok(None)` when the result is not a usable domain name. The expansion
+    /// is written into a buffer the verifier reuses; only the result is allocated.
+    fn expand_domain(
+        &mut self,
+        spec: MacroString<'_>,
+        domain: &str,
+    ) -> Result<Option<Arc<str>>, Step> {
+        let mut s = std::mem::take(&mut self.buf);
+        s.clear();
+        let done = self.expand(spec, domain, &mut s);
+        let out = done.map(|()| {
+            s.make_ascii_lowercase();
+            let mut t = s.trim_end_matches('.');
+            while t.len() > 253 {
+                match t.find('.') {
+                    Some(p) => t = &t[p + 1..],
+                    None => return None,
                 }
-                None => return Ok(None),
             }
-        }
-        Ok(valid_target(&s).then_some(s))
+            valid_target(t).then(|| Arc::from(t))
+        });
+        self.buf = s;
+        out
     }
 
-    fn macro_value<'a>(
-        &'a self,
-        letter: MacroLetter,
-        domain: &'a str,
-    ) -> Result<Cow<'a, str>, Step> {
+    fn macro_value<'a>(&'a self, letter: MacroLetter, domain: &'a str) -> Result<Value<'a>, Step> {
         Ok(match letter {
-            MacroLetter::Sender => Cow::Borrowed(&self.sender),
-            MacroLetter::Local => Cow::Borrowed(self.local()),
-            MacroLetter::SenderDomain => Cow::Borrowed(self.sender_domain()),
-            MacroLetter::Domain => Cow::Borrowed(domain),
-            MacroLetter::Ip => Cow::Owned(match self.ip {
-                IpAddr::V4(v4) => {
-                    let mut s = String::with_capacity(15);
-                    for (i, o) in v4.octets().into_iter().enumerate() {
-                        if i > 0 {
-                            s.push('.');
-                        }
-                        push_u8(&mut s, o);
-                    }
-                    s
-                }
-                // Dot-separated nibbles (§7.3). Upper-case hex, as pyspf writes them and the
-                // openspf suite's `v-macro-ip6` explanation expects; the DNS ignores case.
-                IpAddr::V6(v6) => {
-                    let mut s = String::with_capacity(63);
-                    for b in v6.octets() {
-                        for n in [b >> 4, b & 0xf] {
-                            if !s.is_empty() {
-                                s.push('.');
+            MacroLetter::Sender => Value::Borrowed(&self.sender),
+            MacroLetter::Local => Value::Borrowed(self.local()),
+            MacroLetter::SenderDomain => Value::Borrowed(self.sender_domain()),
+            MacroLetter::Domain => Value::Borrowed(domain),
+            MacroLetter::Ip => {
+                let mut s = Small::default();
+                match self.ip {
+                    IpAddr::V4(v4) => {
+                        for (i, o) in v4.octets().into_iter().enumerate() {
+                            if i > 0 {
+                                s.push(b'.');
                             }
-                            s.push(
-                                char::from_digit(u32::from(n), 16)
-                                    .unwrap_or('0')
-                                    .to_ascii_uppercase(),
-                            );
+                            s.push_u8(o);
                         }
                     }
-                    s
+                    // Dot-separated nibbles (§7.3). Upper-case hex, as pyspf writes them and
+                    // the openspf suite's `v-macro-ip6` explanation expects; the DNS ignores
+                    // case.
+                    IpAddr::V6(v6) => {
+                        for (i, b) in v6.octets().into_iter().enumerate() {
+                            for (j, n) in [b >> 4, b & 0xf].into_iter().enumerate() {
+                                if i + j > 0 {
+                                    s.push(b'.');
+                                }
+                                s.push(b"0123456789ABCDEF"[usize::from(n)]);
+                            }
+                        }
+                    }
                 }
-            }),
-            MacroLetter::ValidatedName => Cow::Owned(self.p_macro(domain)?),
-            MacroLetter::IpVersion => {
-                Cow::Borrowed(if self.ip.is_ipv4() { "in-addr" } else { "ip6" })
+                Value::Small(s)
             }
-            MacroLetter::Helo => Cow::Borrowed(&self.helo),
-            MacroLetter::ClientIp => Cow::Owned(self.ip.to_string()),
-            MacroLetter::Receiver => Cow::Borrowed(self.receiver.as_deref().unwrap_or("unknown")),
-            MacroLetter::Timestamp => Cow::Owned(self.now.to_string()),
+            MacroLetter::ValidatedName => Value::Owned(self.p_macro(domain)?),
+            MacroLetter::IpVersion => {
+                Value::Borrowed(if self.ip.is_ipv4() { "in-addr" } else { "ip6" })
+            }
+            MacroLetter::Helo => Value::Borrowed(&self.helo),
+            MacroLetter::ClientIp => Value::Owned(self.ip.to_string()),
+            MacroLetter::Receiver => Value::Borrowed(self.receiver.as_deref().unwrap_or("unknown")),
+            MacroLetter::Timestamp => Value::Owned(self.now.to_string()),
         })
     }
 
-    fn expand(&self, ms: &MacroString, domain: &str) -> Result<String, Step> {
-        let mut out = String::with_capacity(64);
+    /// Appends the expansion of `ms` to `out`.
+    fn expand(&self, ms: MacroString<'_>, domain: &str, out: &mut String) -> Result<(), Step> {
         for p in ms.parts() {
             match p {
                 MacroPart::Literal(l) => out.push_str(l),
@@ -830,9 +880,10 @@ impl Verifier {
                     delimiters,
                     escape,
                 } => {
-                    let value = self.macro_value(*letter, domain)?;
-                    if keep.is_none() && !*reverse && delimiters.is_empty() {
-                        push_value(&mut out, &value, *escape);
+                    let value = self.macro_value(letter, domain)?;
+                    let value = value.as_str();
+                    if keep.is_none() && !reverse && delimiters.is_empty() {
+                        push_value(out, value, escape);
                         continue;
                     }
                     // Split on the delimiters, reverse, keep the right-hand `keep` parts and
@@ -850,51 +901,42 @@ impl Verifier {
                     };
                     let n = split().count();
                     let skip = keep.map_or(0, |k| n.saturating_sub(usize::from(k)));
-                    if *reverse {
-                        push_parts(&mut out, split().rev().skip(skip), *escape);
+                    if reverse {
+                        push_parts(out, split().rev().skip(skip), escape);
                     } else {
-                        push_parts(&mut out, split().skip(skip), *escape);
+                        push_parts(out, split().skip(skip), escape);
                     }
                 }
             }
         }
-        Ok(out)
+        Ok(())
     }
 
     /// The `exp=` explanation (§6.2): any problem means no explanation, never an error.
     fn explain(&mut self) -> Result<(), Vec<Question>> {
+        let phase = std::mem::replace(&mut self.phase, Phase::Eval);
         let Phase::Explain {
             record,
             domain,
             mechanism,
-        } = &self.phase
+        } = phase
         else {
+            self.phase = phase;
             return Ok(());
         };
-        let (record, domain, mechanism) = (record.clone(), domain.clone(), mechanism.clone());
-        let spec = record.exp.as_ref().expect("exp");
-        let text = match self.expand_domain(spec, &domain) {
-            Err(Step::Need(q)) => return Err(q),
-            Err(_) | Ok(None) => None,
-            Ok(Some(target)) => {
-                let q = Question::new(&target, RecordType::Txt);
-                let Some(a) = self.answer(&q) else {
-                    return Err(vec![q]);
+        let Some(spec) = record.exp() else {
+            return Ok(());
+        };
+        let text = match self.expand_explanation(spec, &domain) {
+            Err(q) => {
+                self.phase = Phase::Explain {
+                    record,
+                    domain,
+                    mechanism,
                 };
-                let txt: Vec<&[u8]> = a.txt().collect();
-                if txt.len() == 1 && txt[0].is_ascii() {
-                    match MacroString::parse(txt[0], true) {
-                        Ok(ms) => match self.expand(&ms, &domain) {
-                            Ok(s) => Some(s),
-                            Err(Step::Need(q)) => return Err(q),
-                            Err(_) => None,
-                        },
-                        Err(_) => None,
-                    }
-                } else {
-                    None
-                }
+                return Err(q);
             }
+            Ok(text) => text,
         };
         self.phase = Phase::Done {
             result: SpfResult::Fail,
@@ -903,6 +945,44 @@ impl Verifier {
             explanation: text,
         };
         Ok(())
+    }
+
+    /// The explanation text, or the questions it needs.
+    fn expand_explanation(
+        &mut self,
+        spec: MacroString<'_>,
+        domain: &Arc<str>,
+    ) -> Result<Option<String>, Vec<Question>> {
+        Ok(match self.expand_domain(spec, domain) {
+            Err(Step::Need(q)) => return Err(q),
+            Err(_) | Ok(None) => None,
+            Ok(Some(target)) => {
+                let q = Question::new(&target, RecordType::Txt);
+                let Some(a) = self.answer(&q) else {
+                    return Err(vec![q]);
+                };
+                let mut txt = a.texts(Kind::Txt);
+                match (txt.next(), txt.next()) {
+                    (Some(t), None) if t.is_ascii() => {
+                        match std::str::from_utf8(t)
+                            .ok()
+                            .and_then(|t| MacroString::parse(t, true).ok())
+                        {
+                            Some(ms) => {
+                                let mut s = String::with_capacity(t.len() + 32);
+                                match self.expand(ms, domain, &mut s) {
+                                    Ok(()) => Some(s),
+                                    Err(Step::Need(q)) => return Err(q),
+                                    Err(_) => None,
+                                }
+                            }
+                            None => None,
+                        }
+                    }
+                    _ => None,
+                }
+            }
+        })
     }
 }
 
@@ -934,13 +1014,80 @@ impl DnsMachine for Verifier {
     }
 
     fn provide(&mut self, question: &Question, answer: Answer) {
+        self.provide_ref(question, &answer);
+    }
+
+    /// Keeps only what the evaluation reads (addresses, names, TXT strings, copied into
+    /// one arena the verifier reuses), so lending an answer costs no clone of it.
+    fn provide_ref(&mut self, question: &Question, answer: &Answer) {
         if !self.pending.contains(question) {
             return;
         }
-        match self.answers.iter_mut().find(|(q, _)| q == question) {
-            Some((_, a)) => *a = answer,
-            None => self.answers.push((question.clone(), answer)),
+        let stored = self.arena.store(answer);
+        if let Some((_, a)) = self.answers.iter_mut().find(|(q, _)| q == question) {
+            *a = stored;
+        } else {
+            if self.answers.capacity() == 0 {
+                self.answers.reserve(8);
+            }
+            self.answers.push((question.clone(), stored));
         }
+    }
+}
+
+/// A macro's value: borrowed from the verifier's inputs, or computed.
+enum Value<'a> {
+    Borrowed(&'a str),
+    Small(Small),
+    Owned(String),
+}
+
+impl Value<'_> {
+    fn as_str(&self) -> &str {
+        match self {
+            Self::Borrowed(s) => s,
+            Self::Small(s) => s.as_str(),
+            Self::Owned(s) => s,
+        }
+    }
+}
+
+/// A short ASCII text on the stack (an address in dotted or nibble form, at most 63
+/// octets).
+struct Small {
+    buf: [u8; 64],
+    len: usize,
+}
+
+impl Default for Small {
+    fn default() -> Self {
+        Self {
+            buf: [0; 64],
+            len: 0,
+        }
+    }
+}
+
+impl Small {
+    fn push(&mut self, b: u8) {
+        if let Some(slot) = self.buf.get_mut(self.len) {
+            *slot = b;
+            self.len += 1;
+        }
+    }
+
+    fn push_u8(&mut self, n: u8) {
+        if n >= 100 {
+            self.push(b'0' + n / 100);
+        }
+        if n >= 10 {
+            self.push(b'0' + n / 10 % 10);
+        }
+        self.push(b'0' + n % 10);
+    }
+
+    fn as_str(&self) -> &str {
+        std::str::from_utf8(&self.buf[..self.len]).unwrap_or("")
     }
 }
 
@@ -974,30 +1121,185 @@ fn match_if(b: bool) -> Step {
 }
 
 /// A DNS failure aborts the mechanism with temperror (§5, §4.4).
-fn dns_error(a: &Answer) -> Option<Step> {
-    match a {
-        Answer::TempFail(e) | Answer::PermFail(e) => {
-            Some(Step::Error(SpfResult::TempError, format!("DNS error: {e}")))
+fn dns_error(a: Got<'_>) -> Option<Step> {
+    a.error()
+        .map(|e| Step::Error(SpfResult::TempError, format!("DNS error: {e}")))
+}
+
+/// The kind of an item kept from an answer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u8)]
+enum Kind {
+    A = 1,
+    Aaaa,
+    Txt,
+    Mx,
+    Ptr,
+}
+
+impl Kind {
+    fn from_byte(b: u8) -> Option<Self> {
+        Some(match b {
+            1 => Self::A,
+            2 => Self::Aaaa,
+            3 => Self::Txt,
+            4 => Self::Mx,
+            5 => Self::Ptr,
+            _ => return None,
+        })
+    }
+}
+
+/// The parts of the answers an evaluation reads, as items in one growing buffer shared by
+/// every answer (so a check allocates it once, not once per answer): each item is its
+/// kind, its length (4 octets, little-endian) and its octets (an address, a TXT string, a
+/// host name).
+#[derive(Clone, Debug, Default)]
+struct Arena {
+    items: Vec<u8>,
+}
+
+/// An answer as kept: a range of the arena.
+#[derive(Clone, Debug)]
+enum Stored {
+    /// A temporary or permanent failure, with what the resolver said.
+    Failed(String),
+    /// NXDOMAIN or NODATA.
+    Empty,
+    /// Records (possibly none of the asked type).
+    Records {
+        /// The answer has no records at all.
+        empty: bool,
+        items: (u32, u32),
+    },
+}
+
+impl Arena {
+    fn push(&mut self, kind: Kind, data: &[u8]) {
+        self.items.push(kind as u8);
+        self.items
+            .extend_from_slice(&to_u32(data.len()).to_le_bytes());
+        self.items.extend_from_slice(data);
+    }
+
+    fn store(&mut self, a: &Answer) -> Stored {
+        let rrs = match a {
+            Answer::TempFail(e) | Answer::PermFail(e) => return Stored::Failed(e.clone()),
+            Answer::Records { records, .. } => records,
+            _ => return Stored::Empty,
+        };
+        if self.items.capacity() == 0 {
+            // Room for a typical check at once, instead of growing answer by answer.
+            self.items.reserve(256);
         }
-        _ => None,
+        let start = self.items.len();
+        for r in rrs {
+            match r {
+                RR::A(ip) => self.push(Kind::A, &ip.octets()),
+                RR::Aaaa(ip) => self.push(Kind::Aaaa, &ip.octets()),
+                RR::Txt(t) => self.push(Kind::Txt, t),
+                RR::Mx { exchange, .. } => self.push(Kind::Mx, exchange.as_bytes()),
+                RR::Ptr(name) => self.push(Kind::Ptr, name.as_bytes()),
+                _ => {}
+            }
+        }
+        Stored::Records {
+            empty: rrs.is_empty(),
+            items: (to_u32(start), to_u32(self.items.len())),
+        }
+    }
+}
+
+fn to_u32(n: usize) -> u32 {
+    u32::try_from(n).unwrap_or(u32::MAX)
+}
+
+/// The items of one answer.
+struct Items<'a> {
+    rest: &'a [u8],
+}
+
+impl<'a> Iterator for Items<'a> {
+    type Item = (Kind, &'a [u8]);
+
+    fn next(&mut self) -> Option<(Kind, &'a [u8])> {
+        let (&k, rest) = self.rest.split_first()?;
+        let (len, rest) = rest.split_first_chunk::<4>()?;
+        let len = u32::from_le_bytes(*len) as usize;
+        let (data, rest) = rest.split_at_checked(len)?;
+        self.rest = rest;
+        Some((Kind::from_byte(k)?, data))
+    }
+}
+
+/// A kept answer, readable like an [`Answer`].
+#[derive(Clone, Copy)]
+struct Got<'a> {
+    stored: &'a Stored,
+    arena: &'a Arena,
+}
+
+impl<'a> Got<'a> {
+    fn error(self) -> Option<&'a str> {
+        match self.stored {
+            Stored::Failed(e) => Some(e),
+            _ => None,
+        }
+    }
+
+    /// NXDOMAIN, NODATA, or no records (a void lookup, §4.6.4).
+    fn is_empty_answer(self) -> bool {
+        matches!(
+            self.stored,
+            Stored::Empty | Stored::Records { empty: true, .. }
+        )
+    }
+
+    fn items(self) -> Items<'a> {
+        let rest = match self.stored {
+            Stored::Records { items, .. } => self
+                .arena
+                .items
+                .get(items.0 as usize..items.1 as usize)
+                .unwrap_or_default(),
+            _ => &[],
+        };
+        Items { rest }
+    }
+
+    fn ips(self) -> impl Iterator<Item = IpAddr> + 'a {
+        self.items().filter_map(|(k, d)| match k {
+            Kind::A => <[u8; 4]>::try_from(d).ok().map(IpAddr::from),
+            Kind::Aaaa => <[u8; 16]>::try_from(d).ok().map(IpAddr::from),
+            _ => None,
+        })
+    }
+
+    fn texts(self, kind: Kind) -> impl Iterator<Item = &'a [u8]> + 'a {
+        self.items()
+            .filter(move |(k, _)| *k == kind)
+            .map(|(_, d)| d)
+    }
+
+    fn names(self, kind: Kind) -> impl Iterator<Item = &'a str> + 'a {
+        // MX and PTR names come from `String`s: always UTF-8.
+        self.texts(kind)
+            .map(|t| std::str::from_utf8(t).unwrap_or_default())
     }
 }
 
 /// Picks the single SPF record of a TXT answer (§4.4, §4.5).
-fn select_record(
-    a: &Answer,
-    cache: Option<&RecordCache>,
-) -> Result<Arc<Record>, (SpfResult, String)> {
-    match a {
-        Answer::TempFail(e) | Answer::PermFail(e) => {
+fn select_record(a: Got<'_>, cache: Option<&RecordCache>) -> Result<Held, (SpfResult, String)> {
+    match a.stored {
+        Stored::Failed(e) => {
             return Err((SpfResult::TempError, format!("DNS error: {e}")));
         }
-        Answer::NxDomain { .. } | Answer::NoData { .. } => {
+        Stored::Empty => {
             return Err((SpfResult::None, "no SPF record".into()));
         }
-        _ => {}
+        Stored::Records { .. } => {}
     }
-    let mut spf = a.txt().filter(|t| is_spf_record(t));
+    let mut spf = a.texts(Kind::Txt).filter(|t| is_spf_record(t));
     let Some(first) = spf.next() else {
         return Err((SpfResult::None, "no SPF record".into()));
     };
@@ -1005,8 +1307,8 @@ fn select_record(
         return Err((SpfResult::PermError, "more than one SPF record".into()));
     }
     match cache {
-        Some(c) => c.get_or_parse(first),
-        None => Record::parse(first).map(Arc::new),
+        Some(c) => c.get_or_parse(first).map(Held::Shared),
+        None => Record::parse(first).map(Held::Own),
     }
     .map_err(|e| (SpfResult::PermError, e.to_string()))
 }

@@ -44,8 +44,8 @@ mod record;
 
 pub use eval::{Limits, RecordCache, Verifier};
 pub use record::{
-    Directive, MacroLetter, MacroPart, MacroString, Mechanism, Qualifier, Record, RecordError,
-    is_spf_record, lint,
+    Directive, MacroLetter, MacroPart, MacroParts, MacroString, Mechanism, Qualifier, Record,
+    RecordError, is_spf_record, lint,
 };
 
 use std::fmt;

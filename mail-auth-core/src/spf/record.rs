@@ -47,18 +47,18 @@ impl Qualifier {
     }
 }
 
-/// A mechanism (RFC 7208 §5).
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// A mechanism (RFC 7208 §5); its domain-specs borrow from the [`Record`]'s text.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]
-pub enum Mechanism {
+pub enum Mechanism<'a> {
     /// `all`: always matches.
     All,
     /// `include:<domain-spec>`: matches when the included policy passes.
-    Include(MacroString),
+    Include(MacroString<'a>),
     /// `a[:<domain-spec>][/<cidr4>][//<cidr6>]`.
     A {
         /// The target; the current domain when absent.
-        domain: Option<MacroString>,
+        domain: Option<MacroString<'a>>,
         /// IPv4 prefix length (32 when absent).
         cidr4: u8,
         /// IPv6 prefix length (128 when absent).
@@ -67,14 +67,14 @@ pub enum Mechanism {
     /// `mx[:<domain-spec>][/<cidr4>][//<cidr6>]`.
     Mx {
         /// The target; the current domain when absent.
-        domain: Option<MacroString>,
+        domain: Option<MacroString<'a>>,
         /// IPv4 prefix length.
         cidr4: u8,
         /// IPv6 prefix length.
         cidr6: u8,
     },
     /// `ptr[:<domain-spec>]` (discouraged, §5.5).
-    Ptr(Option<MacroString>),
+    Ptr(Option<MacroString<'a>>),
     /// `ip4:<network>[/<cidr>]`.
     Ip4 {
         /// The network address as written (host bits may be set, SPF-011).
@@ -90,17 +90,15 @@ pub enum Mechanism {
         prefix: u8,
     },
     /// `exists:<domain-spec>`: matches when the name has an A record.
-    Exists(MacroString),
+    Exists(MacroString<'a>),
 }
 
-impl Mechanism {
+impl Mechanism<'_> {
     /// True for the mechanisms that count against the 10-lookup limit (§4.6.4).
     pub fn does_lookup(&self) -> bool {
         !matches!(self, Self::All | Self::Ip4 { .. } | Self::Ip6 { .. })
     }
-}
 
-impl Mechanism {
     /// Appends the mechanism's text (what `Display` writes) to `out` without the formatting
     /// machinery: the evaluator names the matched mechanism in every result.
     pub(crate) fn write_text(&self, out: &mut String) {
@@ -108,7 +106,7 @@ impl Mechanism {
             Self::All => out.push_str("all"),
             Self::Include(d) => {
                 out.push_str("include:");
-                d.write_text(out);
+                out.push_str(d.as_str());
             }
             Self::A {
                 domain,
@@ -127,7 +125,7 @@ impl Mechanism {
                 });
                 if let Some(d) = domain {
                     out.push(':');
-                    d.write_text(out);
+                    out.push_str(d.as_str());
                 }
                 if *cidr4 != 32 {
                     out.push('/');
@@ -142,7 +140,7 @@ impl Mechanism {
                 out.push_str("ptr");
                 if let Some(d) = d {
                     out.push(':');
-                    d.write_text(out);
+                    out.push_str(d.as_str());
                 }
             }
             Self::Ip4 { addr, prefix } => {
@@ -168,7 +166,7 @@ impl Mechanism {
             }
             Self::Exists(d) => {
                 out.push_str("exists:");
-                d.write_text(out);
+                out.push_str(d.as_str());
             }
         }
     }
@@ -185,7 +183,7 @@ pub(crate) fn push_u8(out: &mut String, n: u8) {
     out.push(char::from(b'0' + n % 10));
 }
 
-impl fmt::Display for Mechanism {
+impl fmt::Display for Mechanism<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let mut s = String::with_capacity(32);
         self.write_text(&mut s);
@@ -194,15 +192,15 @@ impl fmt::Display for Mechanism {
 }
 
 /// A qualifier and a mechanism.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Directive {
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Directive<'a> {
     /// The qualifier.
     pub qualifier: Qualifier,
     /// The mechanism.
-    pub mechanism: Mechanism,
+    pub mechanism: Mechanism<'a>,
 }
 
-impl Directive {
+impl Directive<'_> {
     /// Appends the directive's text (what `Display` writes) to `out`.
     pub(crate) fn write_text(&self, out: &mut String) {
         out.push_str(self.qualifier.symbol());
@@ -210,7 +208,7 @@ impl Directive {
     }
 }
 
-impl fmt::Display for Directive {
+impl fmt::Display for Directive<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let mut s = String::with_capacity(32);
         self.write_text(&mut s);
@@ -264,33 +262,18 @@ impl MacroLetter {
         })
     }
 
-    fn byte(self) -> u8 {
-        match self {
-            Self::Sender => b's',
-            Self::Local => b'l',
-            Self::SenderDomain => b'o',
-            Self::Domain => b'd',
-            Self::Ip => b'i',
-            Self::ValidatedName => b'p',
-            Self::IpVersion => b'v',
-            Self::Helo => b'h',
-            Self::ClientIp => b'c',
-            Self::Receiver => b'r',
-            Self::Timestamp => b't',
-        }
-    }
-
     fn explanation_only(self) -> bool {
         matches!(self, Self::ClientIp | Self::Receiver | Self::Timestamp)
     }
 }
 
 /// One piece of a macro-string.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]
-pub enum MacroPart {
-    /// Literal text (`%%`, `%_` and `%-` are already decoded into `%`, SP and `%20`).
-    Literal(String),
+pub enum MacroPart<'a> {
+    /// Literal text: a run of macro-literal octets, or what `%%`, `%_` and `%-` stand for
+    /// (`%`, SP and `%20`).
+    Literal(&'a str),
     /// `%{letter digits r delimiters}`.
     Macro {
         /// The letter.
@@ -300,164 +283,222 @@ pub enum MacroPart {
         /// Reverse the parts first.
         reverse: bool,
         /// Delimiters to split on (empty means `.`).
-        delimiters: String,
+        delimiters: &'a str,
         /// An upper-case letter: URL-escape the result.
         escape: bool,
     },
 }
 
-/// A macro-string (RFC 7208 §7.1), parsed.
-#[derive(Clone, Debug, PartialEq, Eq, Default)]
-pub struct MacroString {
-    parts: Vec<MacroPart>,
+/// A macro-string (RFC 7208 §7.1): checked text, borrowed from the record (or the
+/// explanation) it was read from, and expanded piece by piece ([`parts`](Self::parts)).
+///
+/// Two macro-strings are equal when their pieces are (`%{d01}` equals `%{d1}`).
+#[derive(Clone, Copy, Debug, Eq, Default)]
+pub struct MacroString<'a> {
+    text: &'a str,
 }
 
-impl MacroString {
-    /// The parts.
-    pub fn parts(&self) -> &[MacroPart] {
-        &self.parts
+impl PartialEq for MacroString<'_> {
+    fn eq(&self, other: &Self) -> bool {
+        self.parts().eq(other.parts())
+    }
+}
+
+impl<'a> MacroString<'a> {
+    /// The text as written.
+    pub fn as_str(&self) -> &'a str {
+        self.text
+    }
+
+    /// The pieces, in order.
+    pub fn parts(&self) -> MacroParts<'a> {
+        MacroParts {
+            rest: self.text.as_bytes(),
+            text: self.text,
+            at: 0,
+        }
     }
 
     /// True when no part is a macro (the expansion is the text itself).
     pub fn is_literal(&self) -> bool {
-        self.parts
-            .iter()
-            .all(|p| matches!(p, MacroPart::Literal(_)))
+        self.parts().all(|p| matches!(p, MacroPart::Literal(_)))
     }
 
     /// Parses a macro-string; `explain` allows SP and the letters `c`, `r`, `t`.
-    pub(crate) fn parse(s: &[u8], explain: bool) -> Result<Self, String> {
-        Self::parse_inner(s, explain).map(|(m, _)| m)
+    pub fn parse(s: &'a str, explain: bool) -> Result<Self, String> {
+        check_macro_string(s.as_bytes(), explain)?;
+        Ok(Self { text: s })
     }
 
-    /// Parses, and says whether the text ends in a macro-expand (the `domain-end` rule).
-    #[allow(clippy::many_single_char_names)]
-    fn parse_inner(s: &[u8], explain: bool) -> Result<(Self, bool), String> {
-        // At most a literal before and after every macro.
-        let mut parts = Vec::with_capacity(2 * memchr::memchr_iter(b'%', s).count() + 1);
-        let mut lit = String::new();
-        let mut i = 0;
-        let mut ends_with_macro = false;
-        while i < s.len() {
-            let c = s[i];
-            if c == b'%' {
-                ends_with_macro = true;
-                match s.get(i + 1) {
-                    Some(b'%') => {
-                        lit.push('%');
-                        i += 2;
-                    }
-                    Some(b'_') => {
-                        lit.push(' ');
-                        i += 2;
-                    }
-                    Some(b'-') => {
-                        lit.push_str("%20");
-                        i += 2;
-                    }
-                    Some(b'{') => {
-                        let end = s[i + 2..]
-                            .iter()
-                            .position(|&b| b == b'}')
-                            .ok_or("unterminated macro")?
-                            + i
-                            + 2;
-                        let body = &s[i + 2..end];
-                        let (&l, rest) = body.split_first().ok_or("empty macro")?;
-                        let letter = MacroLetter::from_byte(l)
-                            .ok_or_else(|| format!("unknown macro letter {:?}", l as char))?;
-                        if letter.explanation_only() && !explain {
-                            return Err(format!(
-                                "macro letter {:?} is allowed only in explanations",
-                                l as char
-                            ));
-                        }
-                        let ndig = rest.iter().take_while(|b| b.is_ascii_digit()).count();
-                        let keep = if ndig == 0 {
-                            None
-                        } else {
-                            let v: u32 = std::str::from_utf8(&rest[..ndig])
-                                .ok()
-                                .and_then(|d| d.parse().ok())
-                                .unwrap_or(u32::MAX);
-                            if v == 0 {
-                                return Err("macro digit transformer 0".into());
-                            }
-                            // More parts than any name can hold: keep them all.
-                            Some(u8::try_from(v.min(255)).unwrap_or(255))
-                        };
-                        let mut rest = &rest[ndig..];
-                        let reverse = matches!(rest.first(), Some(b'r' | b'R'));
-                        if reverse {
-                            rest = &rest[1..];
-                        }
-                        if let Some(bad) = rest
-                            .iter()
-                            .find(|b| !matches!(b, b'.' | b'-' | b'+' | b',' | b'/' | b'_' | b'='))
-                        {
-                            return Err(format!("bad macro delimiter {:?}", *bad as char));
-                        }
-                        if !lit.is_empty() {
-                            parts.push(MacroPart::Literal(std::mem::take(&mut lit)));
-                        }
-                        parts.push(MacroPart::Macro {
-                            letter,
-                            keep,
-                            reverse,
-                            delimiters: String::from_utf8_lossy(rest).into_owned(),
-                            escape: l.is_ascii_uppercase(),
-                        });
-                        i = end + 1;
-                    }
-                    _ => return Err("'%' not followed by '{', '%', '_' or '-'".into()),
-                }
-            } else if (0x21..=0x7e).contains(&c) || (explain && c == b' ') {
-                // A run of literal octets at once (one copy, not one push per octet).
-                let run = s[i..]
-                    .iter()
-                    .position(|&b| {
-                        !(b != b'%' && ((0x21..=0x7e).contains(&b) || (explain && b == b' ')))
-                    })
-                    .map_or(s.len(), |n| i + n);
-                ends_with_macro = false;
-                lit.push_str(std::str::from_utf8(&s[i..run]).unwrap_or_default());
-                i = run;
-            } else {
-                return Err(format!("invalid character 0x{c:02x}"));
-            }
-        }
-        if !lit.is_empty() {
-            parts.push(MacroPart::Literal(lit));
-        }
-        Ok((Self { parts }, ends_with_macro))
-    }
-
-    /// Parses a domain-spec: a non-empty macro-string ending in a macro or `.toplabel[.]`.
-    pub(crate) fn parse_domain_spec(s: &[u8]) -> Result<Self, String> {
-        if s.is_empty() {
-            return Err("empty domain-spec".into());
-        }
-        let (ms, ends_with_macro) = Self::parse_inner(s, false)?;
-        if !ends_with_macro {
-            let Some(MacroPart::Literal(tail)) = ms.parts.last() else {
-                return Err("bad domain-spec".into());
-            };
-            let tail = tail.strip_suffix('.').unwrap_or(tail);
-            let top = tail
-                .rfind('.')
-                .map(|p| &tail[p + 1..])
-                .ok_or_else(|| format!("domain-spec {tail:?} has no top-level label"))?;
-            if !is_toplabel(top) {
-                return Err(format!("bad top-level label {top:?}"));
-            }
-        }
-        Ok(ms)
+    /// A macro-string already checked by the record parser.
+    fn checked(text: &'a str) -> Self {
+        Self { text }
     }
 }
 
+/// The pieces of a [`MacroString`].
+#[derive(Clone, Debug)]
+pub struct MacroParts<'a> {
+    text: &'a str,
+    rest: &'a [u8],
+    at: usize,
+}
+
+impl<'a> Iterator for MacroParts<'a> {
+    type Item = MacroPart<'a>;
+
+    fn next(&mut self) -> Option<MacroPart<'a>> {
+        let s = self.rest;
+        let (&c, _) = s.split_first()?;
+        if c != b'%' {
+            let n = memchr::memchr(b'%', s).unwrap_or(s.len());
+            let lit = &self.text[self.at..self.at + n];
+            self.advance(n);
+            return Some(MacroPart::Literal(lit));
+        }
+        match s.get(1) {
+            Some(b'%') => {
+                self.advance(2);
+                Some(MacroPart::Literal("%"))
+            }
+            Some(b'_') => {
+                self.advance(2);
+                Some(MacroPart::Literal(" "))
+            }
+            Some(b'-') => {
+                self.advance(2);
+                Some(MacroPart::Literal("%20"))
+            }
+            Some(b'{') => {
+                // Checked text: a letter, digits, an optional `r`, delimiters, `}`.
+                let end = memchr::memchr(b'}', s)?;
+                let body = &s[2..end];
+                let (&l, rest) = body.split_first()?;
+                let letter = MacroLetter::from_byte(l)?;
+                let ndig = rest.iter().take_while(|b| b.is_ascii_digit()).count();
+                let keep = (ndig > 0).then(|| {
+                    let v = rest[..ndig].iter().fold(0u32, |v, &d| {
+                        v.saturating_mul(10).saturating_add(u32::from(d - b'0'))
+                    });
+                    // More parts than any name can hold: keep them all.
+                    u8::try_from(v).unwrap_or(255)
+                });
+                let reverse = matches!(rest.get(ndig), Some(b'r' | b'R'));
+                let dstart = self.at + 3 + ndig + usize::from(reverse);
+                let delimiters = &self.text[dstart..self.at + end];
+                self.advance(end + 1);
+                Some(MacroPart::Macro {
+                    letter,
+                    keep,
+                    reverse,
+                    delimiters,
+                    escape: l.is_ascii_uppercase(),
+                })
+            }
+            _ => None,
+        }
+    }
+}
+
+impl MacroParts<'_> {
+    fn advance(&mut self, n: usize) {
+        self.rest = &self.rest[n..];
+        self.at += n;
+    }
+}
+
+impl fmt::Display for MacroString<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.text)
+    }
+}
+
+/// Checks a macro-string (§7.1) without building anything; says whether the text ends in
+/// a macro-expand, and where the literal tail after the last `%{...}` starts (the
+/// `domain-end` rule looks at it).
+fn check_macro_string(s: &[u8], explain: bool) -> Result<(bool, usize), String> {
+    let mut i = 0;
+    let mut ends_with_macro = false;
+    let mut tail = 0;
+    while i < s.len() {
+        let c = s[i];
+        if c == b'%' {
+            ends_with_macro = true;
+            match s.get(i + 1) {
+                Some(b'%' | b'_' | b'-') => i += 2,
+                Some(b'{') => {
+                    let end =
+                        memchr::memchr(b'}', &s[i + 2..]).ok_or("unterminated macro")? + i + 2;
+                    let body = &s[i + 2..end];
+                    let (&l, rest) = body.split_first().ok_or("empty macro")?;
+                    let letter = MacroLetter::from_byte(l)
+                        .ok_or_else(|| format!("unknown macro letter {:?}", l as char))?;
+                    if letter.explanation_only() && !explain {
+                        return Err(format!(
+                            "macro letter {:?} is allowed only in explanations",
+                            l as char
+                        ));
+                    }
+                    let ndig = rest.iter().take_while(|b| b.is_ascii_digit()).count();
+                    if ndig > 0 && rest[..ndig].iter().all(|&d| d == b'0') {
+                        return Err("macro digit transformer 0".into());
+                    }
+                    let mut rest = &rest[ndig..];
+                    if matches!(rest.first(), Some(b'r' | b'R')) {
+                        rest = &rest[1..];
+                    }
+                    if let Some(bad) = rest
+                        .iter()
+                        .find(|b| !matches!(b, b'.' | b'-' | b'+' | b',' | b'/' | b'_' | b'='))
+                    {
+                        return Err(format!("bad macro delimiter {:?}", *bad as char));
+                    }
+                    i = end + 1;
+                    tail = i;
+                }
+                _ => return Err("'%' not followed by '{', '%', '_' or '-'".into()),
+            }
+        } else if (0x21..=0x7e).contains(&c) || (explain && c == b' ') {
+            ends_with_macro = false;
+            i += 1;
+        } else {
+            return Err(format!("invalid character 0x{c:02x}"));
+        }
+    }
+    Ok((ends_with_macro, tail))
+}
+
+/// Checks a domain-spec: a non-empty macro-string ending in a macro or `.toplabel[.]`.
+fn check_domain_spec(s: &[u8]) -> Result<(), String> {
+    if s.is_empty() {
+        return Err("empty domain-spec".into());
+    }
+    let (ends_with_macro, tail) = check_macro_string(s, false)?;
+    if !ends_with_macro {
+        // The literal tail after the last `%{...}`; `%%`, `%_` and `%-` stand for text
+        // without a dot, so the last label is found in the raw text.
+        let tail = &s[tail..];
+        let tail = tail.strip_suffix(b".").unwrap_or(tail);
+        let top = memchr::memrchr(b'.', tail)
+            .map(|p| &tail[p + 1..])
+            .ok_or_else(|| {
+                format!(
+                    "domain-spec {:?} has no top-level label",
+                    String::from_utf8_lossy(tail)
+                )
+            })?;
+        if !is_toplabel(top) {
+            return Err(format!(
+                "bad top-level label {:?}",
+                String::from_utf8_lossy(top)
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// toplabel = ( *alphanum ALPHA *alphanum ) / ( 1*alphanum "-" *( alphanum / "-" ) alphanum )
-fn is_toplabel(s: &str) -> bool {
-    let b = s.as_bytes();
+fn is_toplabel(b: &[u8]) -> bool {
     if b.is_empty() || !b.iter().all(|c| c.is_ascii_alphanumeric() || *c == b'-') {
         return false;
     }
@@ -468,77 +509,138 @@ fn is_toplabel(s: &str) -> bool {
     }
 }
 
-impl MacroString {
-    /// Appends the macro-string's text (what `Display` writes) to `out`, re-encoded so it
-    /// parses back to the same value.
-    pub(crate) fn write_text(&self, out: &mut String) {
-        for p in &self.parts {
-            match p {
-                MacroPart::Literal(l) => {
-                    let mut rest = l.as_str();
-                    while let Some(pos) = rest.find(['%', ' ']) {
-                        out.push_str(&rest[..pos]);
-                        if rest[pos..].starts_with("%20") {
-                            out.push_str("%-");
-                            rest = &rest[pos + 3..];
-                        } else {
-                            out.push_str(if rest.as_bytes()[pos] == b'%' {
-                                "%%"
-                            } else {
-                                "%_"
-                            });
-                            rest = &rest[pos + 1..];
-                        }
-                    }
-                    out.push_str(rest);
-                }
-                MacroPart::Macro {
-                    letter,
-                    keep,
-                    reverse,
-                    delimiters,
-                    escape,
-                } => {
-                    let l = if *escape {
-                        letter.byte().to_ascii_uppercase()
-                    } else {
-                        letter.byte()
-                    };
-                    out.push_str("%{");
-                    out.push(char::from(l));
-                    if let Some(k) = keep {
-                        push_u8(out, *k);
-                    }
-                    if *reverse {
-                        out.push('r');
-                    }
-                    out.push_str(delimiters);
-                    out.push('}');
-                }
-            }
+/// Where a piece of the record text lies.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Span {
+    start: u32,
+    end: u32,
+}
+
+impl Span {
+    fn of(whole: &[u8], part: &[u8]) -> Self {
+        // `part` is a sub-slice of `whole`: its offset is the distance between the starts.
+        let start = part.as_ptr() as usize - whole.as_ptr() as usize;
+        Self {
+            start: u32::try_from(start).unwrap_or(u32::MAX),
+            end: u32::try_from(start + part.len()).unwrap_or(u32::MAX),
         }
     }
 }
 
-impl fmt::Display for MacroString {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let mut s = String::with_capacity(32);
-        self.write_text(&mut s);
-        f.write_str(&s)
+/// A directive as stored: domain-specs as spans of the record text.
+#[derive(Clone, Copy, Debug)]
+struct Term {
+    qualifier: Qualifier,
+    mechanism: Mechanism<'static>,
+    /// The domain-spec of `include`, `exists`, and of `a`, `mx`, `ptr` when given.
+    spec: Option<Span>,
+}
+
+/// A parsed SPF record. It owns its text; directives, modifiers and macro-strings are
+/// read out of it as borrowed views ([`directives`](Self::directives),
+/// [`redirect`](Self::redirect), ...), so parsing allocates the text copy and one list,
+/// whatever the number of terms.
+#[derive(Clone, Debug, Default)]
+pub struct Record {
+    text: Box<str>,
+    terms: Vec<Term>,
+    redirect: Option<Span>,
+    exp: Option<Span>,
+    /// Unknown modifiers (name, value), kept for linting.
+    unknown: Vec<(Span, Span)>,
+}
+
+impl PartialEq for Record {
+    fn eq(&self, other: &Self) -> bool {
+        self.directives().eq(other.directives())
+            && self.redirect() == other.redirect()
+            && self.exp() == other.exp()
+            && self
+                .unknown_modifiers()
+                .map(|(n, v)| (n.to_ascii_lowercase(), v))
+                .eq(other
+                    .unknown_modifiers()
+                    .map(|(n, v)| (n.to_ascii_lowercase(), v)))
     }
 }
 
-/// A parsed SPF record.
-#[derive(Clone, Debug, PartialEq, Eq, Default)]
-pub struct Record {
+impl Eq for Record {}
+
+impl Record {
+    fn span(&self, s: Span) -> &str {
+        self.text
+            .get(s.start as usize..s.end as usize)
+            .unwrap_or_default()
+    }
+
+    fn view(&self, t: &Term) -> Directive<'_> {
+        let spec = t.spec.map(|s| MacroString::checked(self.span(s)));
+        let mechanism = match t.mechanism {
+            Mechanism::Include(_) => Mechanism::Include(spec.unwrap_or_default()),
+            Mechanism::Exists(_) => Mechanism::Exists(spec.unwrap_or_default()),
+            Mechanism::A { cidr4, cidr6, .. } => Mechanism::A {
+                domain: spec,
+                cidr4,
+                cidr6,
+            },
+            Mechanism::Mx { cidr4, cidr6, .. } => Mechanism::Mx {
+                domain: spec,
+                cidr4,
+                cidr6,
+            },
+            Mechanism::Ptr(_) => Mechanism::Ptr(spec),
+            Mechanism::All => Mechanism::All,
+            Mechanism::Ip4 { addr, prefix } => Mechanism::Ip4 { addr, prefix },
+            Mechanism::Ip6 { addr, prefix } => Mechanism::Ip6 { addr, prefix },
+        };
+        Directive {
+            qualifier: t.qualifier,
+            mechanism,
+        }
+    }
+
+    /// The record text as published.
+    pub fn text(&self) -> &str {
+        &self.text
+    }
+
+    /// The number of directives.
+    pub fn len(&self) -> usize {
+        self.terms.len()
+    }
+
+    /// True when the record has no directive.
+    pub fn is_empty(&self) -> bool {
+        self.terms.is_empty()
+    }
+
+    /// The directive at `index` (0 is the leftmost).
+    pub fn directive(&self, index: usize) -> Option<Directive<'_>> {
+        self.terms.get(index).map(|t| self.view(t))
+    }
+
     /// The directives, in order.
-    pub directives: Vec<Directive>,
+    pub fn directives(&self) -> impl ExactSizeIterator<Item = Directive<'_>> + Clone + '_ {
+        self.terms.iter().map(|t| self.view(t))
+    }
+
     /// `redirect=`.
-    pub redirect: Option<MacroString>,
+    pub fn redirect(&self) -> Option<MacroString<'_>> {
+        self.redirect.map(|s| MacroString::checked(self.span(s)))
+    }
+
     /// `exp=`.
-    pub exp: Option<MacroString>,
-    /// Unknown modifiers (name, value), kept for linting; they do not change the result.
-    pub unknown_modifiers: Vec<(String, String)>,
+    pub fn exp(&self) -> Option<MacroString<'_>> {
+        self.exp.map(|s| MacroString::checked(self.span(s)))
+    }
+
+    /// Unknown modifiers (name as written, value), kept for linting; they do not change
+    /// the result.
+    pub fn unknown_modifiers(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.unknown
+            .iter()
+            .map(|&(n, v)| (self.span(n), self.span(v)))
+    }
 }
 
 impl fmt::Display for Record {
@@ -546,13 +648,13 @@ impl fmt::Display for Record {
     /// [redirect=...] [exp=...]`; unknown modifiers are dropped.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("v=spf1")?;
-        for d in &self.directives {
+        for d in self.directives() {
             write!(f, " {d}")?;
         }
-        if let Some(r) = &self.redirect {
+        if let Some(r) = self.redirect() {
             write!(f, " redirect={r}")?;
         }
-        if let Some(e) = &self.exp {
+        if let Some(e) = self.exp() {
             write!(f, " exp={e}")?;
         }
         Ok(())
@@ -582,18 +684,14 @@ pub fn lint(txt: &[u8], txt_strings: &[usize]) -> Vec<String> {
             return out;
         }
     };
-    let lookups = r
-        .directives
-        .iter()
-        .filter(|d| d.mechanism.does_lookup())
-        .count()
+    let lookups = r.directives().filter(|d| d.mechanism.does_lookup()).count()
         + usize::from(r.redirect.is_some());
     if lookups > 10 {
         out.push(format!(
             "{lookups} lookup terms: more than 10 is a permerror"
         ));
     }
-    for d in &r.directives {
+    for d in r.directives() {
         match &d.mechanism {
             Mechanism::Ptr(_) => out.push("ptr is slow and discouraged (RFC 7208 §5.5)".into()),
             Mechanism::All if d.qualifier == Qualifier::Pass => {
@@ -654,7 +752,9 @@ pub fn is_spf_record(txt: &[u8]) -> bool {
 }
 
 impl Record {
-    /// Parses a record including its `v=spf1` version.
+    /// Parses a record including its `v=spf1` version. Every term is checked here (a
+    /// syntax error anywhere makes the whole record a permerror); nothing is built but the
+    /// list of directives.
     pub fn parse(txt: &[u8]) -> Result<Self, RecordError> {
         if !is_spf_record(txt) {
             return Err(RecordError {
@@ -662,28 +762,42 @@ impl Record {
                 message: "not an SPF record (no v=spf1)".into(),
             });
         }
-        let mut rec = Self {
-            directives: Vec::with_capacity(memchr::memchr_iter(b' ', &txt[6..]).count()),
-            ..Self::default()
-        };
+        if u32::try_from(txt.len()).is_err() {
+            return Err(RecordError {
+                term: String::new(),
+                message: "record too long".into(),
+            });
+        }
+        // At most one term per space (a short count: no need for memchr's set-up).
+        #[allow(clippy::naive_bytecount)]
+        let mut terms = Vec::with_capacity(txt[6..].iter().filter(|&&b| b == b' ').count());
+        let mut rec = Self::default();
         for term in txt[6..].split(|&b| b == b' ').filter(|t| !t.is_empty()) {
             let err = |m: String| RecordError {
                 term: String::from_utf8_lossy(term).into_owned(),
                 message: m,
             };
-            rec.parse_term(term).map_err(err)?;
+            rec.parse_term(txt, term, &mut terms).map_err(err)?;
         }
+        // Every octet outside the version is a checked term (printable ASCII) or a space.
+        rec.text = std::str::from_utf8(txt)
+            .map_err(|_| RecordError {
+                term: String::new(),
+                message: "not ASCII".into(),
+            })?
+            .into();
+        rec.terms = terms;
         Ok(rec)
     }
 
     /// True when an `all` mechanism appears (it makes `redirect=` ignored, §6.1).
     pub fn has_all(&self) -> bool {
-        self.directives
+        self.terms
             .iter()
-            .any(|d| d.mechanism == Mechanism::All)
+            .any(|t| matches!(t.mechanism, Mechanism::All))
     }
 
-    fn parse_term(&mut self, t: &[u8]) -> Result<(), String> {
+    fn parse_term(&mut self, whole: &[u8], t: &[u8], terms: &mut Vec<Term>) -> Result<(), String> {
         // A modifier is name "=" ...; the name is ALPHA *( ALPHA / DIGIT / "-" / "_" / "." ).
         let name_len = if t[0].is_ascii_alphabetic() {
             t.iter()
@@ -696,25 +810,27 @@ impl Record {
             if name_len == 0 {
                 return Err("modifier without a name".into());
             }
-            let name = String::from_utf8_lossy(&t[..name_len]).to_ascii_lowercase();
+            let name = &t[..name_len];
             let value = &t[name_len + 1..];
-            match name.as_str() {
-                "redirect" | "exp" => {
-                    let slot = if name == "redirect" {
-                        &mut self.redirect
-                    } else {
-                        &mut self.exp
-                    };
-                    if slot.is_some() {
-                        return Err(format!("{name}= appears twice"));
-                    }
-                    *slot = Some(MacroString::parse_domain_spec(value)?);
+            let redirect = name.eq_ignore_ascii_case(b"redirect");
+            if redirect || name.eq_ignore_ascii_case(b"exp") {
+                let slot = if redirect {
+                    &mut self.redirect
+                } else {
+                    &mut self.exp
+                };
+                if slot.is_some() {
+                    return Err(format!(
+                        "{}= appears twice",
+                        if redirect { "redirect" } else { "exp" }
+                    ));
                 }
-                _ => {
-                    MacroString::parse(value, false)?;
-                    self.unknown_modifiers
-                        .push((name, String::from_utf8_lossy(value).into_owned()));
-                }
+                check_domain_spec(value)?;
+                *slot = Some(Span::of(whole, value));
+            } else {
+                check_macro_string(value, false)?;
+                self.unknown
+                    .push((Span::of(whole, name), Span::of(whole, value)));
             }
             return Ok(());
         }
@@ -740,6 +856,11 @@ impl Record {
         } else {
             name
         };
+        let spec_of = |s: &[u8]| -> Result<Span, String> {
+            check_domain_spec(s)?;
+            Ok(Span::of(whole, s))
+        };
+        let mut spec = None;
         let mechanism = match name {
             b"all" => {
                 if !arg.is_empty() {
@@ -748,31 +869,30 @@ impl Record {
                 Mechanism::All
             }
             b"include" | b"exists" => {
-                let spec = arg
+                let s = arg
                     .strip_prefix(b":")
                     .ok_or_else(|| format!("{} needs :domain", String::from_utf8_lossy(name)))?;
-                let d = MacroString::parse_domain_spec(spec)?;
+                spec = Some(spec_of(s)?);
                 if name == b"include" {
-                    Mechanism::Include(d)
+                    Mechanism::Include(MacroString::default())
                 } else {
-                    Mechanism::Exists(d)
+                    Mechanism::Exists(MacroString::default())
                 }
             }
             b"a" | b"mx" => {
-                let (spec, cidr4, cidr6) = split_dual_cidr(arg)?;
-                let domain = match spec {
-                    Some(s) => Some(MacroString::parse_domain_spec(s)?),
-                    None => None,
-                };
+                let (s, cidr4, cidr6) = split_dual_cidr(arg)?;
+                if let Some(s) = s {
+                    spec = Some(spec_of(s)?);
+                }
                 if name == b"a" {
                     Mechanism::A {
-                        domain,
+                        domain: None,
                         cidr4,
                         cidr6,
                     }
                 } else {
                     Mechanism::Mx {
-                        domain,
+                        domain: None,
                         cidr4,
                         cidr6,
                     }
@@ -780,18 +900,21 @@ impl Record {
             }
             b"ptr" => match arg {
                 [] => Mechanism::Ptr(None),
-                [b':', spec @ ..] => Mechanism::Ptr(Some(MacroString::parse_domain_spec(spec)?)),
+                [b':', s @ ..] => {
+                    spec = Some(spec_of(s)?);
+                    Mechanism::Ptr(None)
+                }
                 _ => return Err("bad ptr argument".into()),
             },
             b"ip4" => {
-                let spec = arg.strip_prefix(b":").ok_or("ip4 needs :address")?;
-                let (addr, prefix) = split_cidr(spec, 32)?;
+                let s = arg.strip_prefix(b":").ok_or("ip4 needs :address")?;
+                let (addr, prefix) = split_cidr(s, 32)?;
                 let addr = parse_ipv4(addr).ok_or("bad IPv4 address")?;
                 Mechanism::Ip4 { addr, prefix }
             }
             b"ip6" => {
-                let spec = arg.strip_prefix(b":").ok_or("ip6 needs :address")?;
-                let (addr, prefix) = split_cidr(spec, 128)?;
+                let s = arg.strip_prefix(b":").ok_or("ip6 needs :address")?;
+                let (addr, prefix) = split_cidr(s, 128)?;
                 let addr = std::str::from_utf8(addr)
                     .ok()
                     .and_then(|a| a.parse::<Ipv6Addr>().ok())
@@ -805,9 +928,10 @@ impl Record {
                 ));
             }
         };
-        self.directives.push(Directive {
+        terms.push(Term {
             qualifier,
             mechanism,
+            spec,
         });
         Ok(())
     }
@@ -852,7 +976,7 @@ fn parse_len(d: &[u8], max: u8) -> Result<u8, String> {
 }
 
 fn split_cidr(spec: &[u8], max: u8) -> Result<(&[u8], u8), String> {
-    match spec.iter().position(|&b| b == b'/') {
+    match memchr::memchr(b'/', spec) {
         Some(p) => Ok((&spec[..p], parse_len(&spec[p + 1..], max)?)),
         None => Ok((spec, max)),
     }
@@ -870,7 +994,7 @@ fn split_dual_cidr(arg: &[u8]) -> Result<(Option<&[u8]>, u8, u8), String> {
             rest = &rest[..p];
         }
     }
-    if let Some(p) = rest.iter().rposition(|&b| b == b'/') {
+    if let Some(p) = memchr::memrchr(b'/', rest) {
         let tail = &rest[p + 1..];
         if tail.iter().all(u8::is_ascii_digit) {
             cidr4 = parse_len(tail, 32)?;
@@ -916,13 +1040,11 @@ mod tests {
             let r = ok(s);
             let again = format!(
                 "v=spf1 {}{}",
-                r.directives
-                    .iter()
-                    .map(ToString::to_string)
+                r.directives()
+                    .map(|d| d.to_string())
                     .collect::<Vec<_>>()
                     .join(" "),
-                r.redirect
-                    .as_ref()
+                r.redirect()
                     .map(|d| format!("redirect={d}"))
                     .unwrap_or_default()
             );
@@ -930,10 +1052,12 @@ mod tests {
         }
         let r = ok("V=SPF1 A:Example.COM/24//64 -ALL");
         assert_eq!(
-            r.directives[0].mechanism.to_string(),
+            r.directive(0).unwrap().mechanism.to_string(),
             "a:Example.COM/24//64"
         );
-        assert_eq!(r.directives[1].qualifier, Qualifier::Fail);
+        assert_eq!(r.directive(1).unwrap().qualifier, Qualifier::Fail);
+        assert_eq!(r.len(), 2);
+        assert_eq!(r.text(), "V=SPF1 A:Example.COM/24//64 -ALL");
     }
 
     #[test]
@@ -1029,21 +1153,83 @@ mod tests {
 
     #[test]
     fn macro_strings() {
-        let m = MacroString::parse_domain_spec(b"%{ir}.%{v}._spf.%{d2}").unwrap();
+        let m = MacroString::parse("%{ir}.%{v}._spf.%{d2}", false).unwrap();
+        assert!(check_domain_spec(m.as_str().as_bytes()).is_ok());
         assert_eq!(m.to_string(), "%{ir}.%{v}._spf.%{d2}");
-        assert_eq!(m.parts().len(), 5);
-        let m = MacroString::parse_domain_spec(b"a%%b%_c%-d.example.com").unwrap();
+        assert_eq!(m.parts().count(), 5);
         assert_eq!(
-            m.parts(),
-            [MacroPart::Literal("a%b c%20d.example.com".into())]
+            m.parts().next(),
+            Some(MacroPart::Macro {
+                letter: MacroLetter::Ip,
+                keep: None,
+                reverse: true,
+                delimiters: "",
+                escape: false
+            })
         );
+        assert_eq!(
+            m.parts().last(),
+            Some(MacroPart::Macro {
+                letter: MacroLetter::Domain,
+                keep: Some(2),
+                reverse: false,
+                delimiters: "",
+                escape: false
+            })
+        );
+        let m = MacroString::parse("a%%b%_c%-d.example.com", false).unwrap();
+        let text: String = m
+            .parts()
+            .map(|p| match p {
+                MacroPart::Literal(l) => l,
+                MacroPart::Macro { .. } => panic!("no macro here"),
+            })
+            .collect();
+        assert_eq!(text, "a%b c%20d.example.com");
+        assert!(m.is_literal());
         assert_eq!(m.to_string(), "a%%b%_c%-d.example.com");
-        assert!(MacroString::parse_domain_spec(b"%{l2r+-}.user.%{d2}").is_ok());
-        assert!(MacroString::parse(b"%{c} is %{t} at %{r}", true).is_ok());
-        assert!(MacroString::parse(b"a b", false).is_err());
-        assert!(is_toplabel("com") && is_toplabel("a-1") && is_toplabel("1-2"));
-        assert!(!is_toplabel("123") && !is_toplabel("-a") && !is_toplabel("a-"));
+        assert!(check_domain_spec(b"a%%b%_c%-d.example.com").is_ok());
+        assert!(check_domain_spec(b"%{l2r+-}.user.%{d2}").is_ok());
+        assert!(check_domain_spec(b"x.%{d}%%").is_ok());
+        assert!(check_domain_spec(b"%{d}.com%_").is_ok());
+        assert!(check_domain_spec(b"%{d}.c%%m").is_err());
+        assert!(check_domain_spec(b"%{d}com").is_err());
+        let m = MacroString::parse("%{L99999999999r-+=}", false).unwrap();
+        assert_eq!(
+            m.parts().collect::<Vec<_>>(),
+            [MacroPart::Macro {
+                letter: MacroLetter::Local,
+                keep: Some(255),
+                reverse: true,
+                delimiters: "-+=",
+                escape: true
+            }]
+        );
+        assert_eq!(
+            MacroString::parse("%{d01}", false).unwrap(),
+            MacroString::parse("%{d1}", false).unwrap()
+        );
+        assert!(MacroString::parse("%{d00}", false).is_err());
+        assert!(MacroString::parse("%{c} is %{t} at %{r}", true).is_ok());
+        assert!(MacroString::parse("%{c}", false).is_err());
+        assert!(MacroString::parse("a b", false).is_err());
+        assert!(is_toplabel(b"com") && is_toplabel(b"a-1") && is_toplabel(b"1-2"));
+        assert!(!is_toplabel(b"123") && !is_toplabel(b"-a") && !is_toplabel(b"a-"));
         assert!(is_spf_record(b"v=spf1") && is_spf_record(b"V=Spf1 -all"));
         assert!(!is_spf_record(b"v=spf10") && !is_spf_record(b"v=spf1\t-all"));
+    }
+
+    #[test]
+    fn modifiers_are_views_of_the_text() {
+        let r = Record::parse(b"v=spf1 Foo=%{d}.x -all REDIRECT=_spf.%{d} exp=e.%{d}").unwrap();
+        assert_eq!(r.redirect().unwrap().as_str(), "_spf.%{d}");
+        assert_eq!(r.exp().unwrap().as_str(), "e.%{d}");
+        assert_eq!(
+            r.unknown_modifiers().collect::<Vec<_>>(),
+            [("Foo", "%{d}.x")]
+        );
+        assert!(r.has_all());
+        assert_eq!(Record::parse(r.text().as_bytes()).unwrap(), r);
+        assert_ne!(Record::parse(b"v=spf1 -all").unwrap(), r);
     }
 }
