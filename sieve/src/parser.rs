@@ -790,6 +790,39 @@ mod tests {
         );
     }
 
+    /// Every prefix of a script, and scripts with bytes replaced, parse or fail with errors
+    /// inside the script, never more than the limit, and parsing ends.
+    #[test]
+    fn recovery_never_panics_and_stays_in_bounds() {
+        let script: &[u8] = b"require [\"fileinto\", \"variables\"];\n# c\nif anyof (header :is \"a\" [\"b\", \"c\"], not exists \"x\", size :over 1K) {\n  fileinto \"x\"; /* c */ set \"v\" text:\nline\n..dot\n.\n;\n} elsif true { keep; } else { discard; }\nstop;";
+        let check = |src: &[u8]| {
+            if let Err(e) = parse(src, 8, 5) {
+                assert!(e.diagnostics().len() <= 5);
+                for d in e.diagnostics() {
+                    assert!(
+                        d.pos.offset <= src.len(),
+                        "{d} in {:?}",
+                        String::from_utf8_lossy(src)
+                    );
+                }
+            }
+        };
+        for end in 0..=script.len() {
+            check(&script[..end]);
+        }
+        let mut seed: u32 = 0x2545_f491;
+        let specials = b"{}()[];,:\"#/*\\\n$@0K";
+        for _ in 0..3000 {
+            let mut v = script.to_vec();
+            for _ in 0..3 {
+                seed = seed.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+                let at = (seed >> 8) as usize % v.len();
+                v[at] = specials[(seed >> 20) as usize % specials.len()];
+            }
+            check(&v);
+        }
+    }
+
     #[test]
     fn nesting_limit() {
         let deep = format!("{}{}", "if true {".repeat(40), "}".repeat(40));
