@@ -304,7 +304,9 @@ pub(crate) fn body<'a>(p: &mut P<'a>) -> R<BodyStructure<'a>> {
 }
 
 fn multipart<'a>(p: &mut P<'a>) -> R<BodyStructure<'a>> {
-    let mut parts = vec![body(p)?];
+    // Room for a few parts at once (growing from one part would move them all).
+    let mut parts = Vec::with_capacity(4);
+    parts.push(body(p)?);
     while p.peek_is(b'(')? {
         parts.push(body(p)?);
     }

@@ -493,23 +493,26 @@ impl<'a> P<'a> {
         loop {
             // Skip plain bytes quickly: eight at a time while a whole word is plain, then
             // byte by byte up to the byte that needs attention.
+            let mut found = false;
             while let Some(w) = rest.get(j..j + 8) {
                 let m = quoted_attention(u64::from_le_bytes([
                     w[0], w[1], w[2], w[3], w[4], w[5], w[6], w[7],
                 ]));
                 if m != 0 {
                     j += (m.trailing_zeros() / 8) as usize;
+                    found = true;
                     break;
                 }
                 j += 8;
             }
-            while j < rest.len() && QUOTED_PLAIN[rest[j] as usize] {
-                j += 1;
+            if !found {
+                while j < rest.len() && QUOTED_PLAIN[rest[j] as usize] {
+                    j += 1;
+                }
             }
-            if j >= rest.len() {
+            let Some(&c) = rest.get(j) else {
                 break;
-            }
-            let c = rest[j];
+            };
             match c {
                 b'"' => {
                     let raw = &rest[seg..j];
@@ -724,6 +727,49 @@ impl<'a> P<'a> {
     /// (which only FETCH FLAGS may carry). One pass: the name is matched by its key.
     #[inline]
     fn backslash_flag(&mut self) -> R<Result<Flag<'a>, ()>> {
+        // The system flags are at most eight bytes: with nine bytes at hand, compare the
+        // upper-cased eight-byte word against each name (masked to its length) and check that
+        // the atom ends there, without scanning the atom first.
+        if let Some(w) = self.b.get(self.i..self.i + 9) {
+            let x = upcase8(u64::from_le_bytes([
+                w[0], w[1], w[2], w[3], w[4], w[5], w[6], w[7],
+            ]));
+            // `x` masked to the name's length equals the name's key (both constant), and
+            // the atom ends after it.
+            macro_rules! is_name {
+                ($name:literal) => {{
+                    const N: usize = $name.len();
+                    const M: u64 = if N == 8 {
+                        u64::MAX
+                    } else {
+                        (1u64 << (8 * N)) - 1
+                    };
+                    #[allow(clippy::cast_possible_truncation)] // at most eight bytes
+                    const K: u64 = key($name) as u64;
+                    x & M == K && !is(w[N], C_ATOM)
+                }};
+            }
+            let flag = if is_name!(b"SEEN") {
+                Some((4, Flag::Seen))
+            } else if is_name!(b"ANSWERED") {
+                Some((8, Flag::Answered))
+            } else if is_name!(b"FLAGGED") {
+                Some((7, Flag::Flagged))
+            } else if is_name!(b"DELETED") {
+                Some((7, Flag::Deleted))
+            } else if is_name!(b"DRAFT") {
+                Some((5, Flag::Draft))
+            } else if is_name!(b"RECENT") {
+                self.i += 6;
+                return Ok(Err(()));
+            } else {
+                None
+            };
+            if let Some((n, f)) = flag {
+                self.i += n;
+                return Ok(Ok(f));
+            }
+        }
         let (raw, k) = self.run_key(C_ATOM, "an atom")?;
         Ok(Ok(kw_match!(k, {
             b"SEEN" => Flag::Seen,
@@ -1104,6 +1150,44 @@ mod tests {
         assert_eq!(p(b"\\sEEN ").flag().unwrap(), Flag::Seen);
         assert!(matches!(p(b"\\recent ").flag(), Err(PErr::Fail { .. })));
         assert_eq!(p(b"\\Recent)").flag_fetch().unwrap(), FlagFetch::Recent);
+        // With nine bytes at hand the system flags are matched without a scan: a name
+        // followed by more atom bytes is an extension flag, any other byte ends it.
+        let sys = [
+            ("Seen", Flag::Seen),
+            ("answered", Flag::Answered),
+            ("FLAGGED", Flag::Flagged),
+            ("deleteD", Flag::Deleted),
+            ("Draft", Flag::Draft),
+        ];
+        for (name, flag) in sys {
+            for end in [" ", ")", "]", "\r", "(", "{"] {
+                let wire = format!("\\{name}{end} and more");
+                let mut q = p(wire.as_bytes());
+                assert_eq!(q.flag().unwrap(), flag, "{wire}");
+                assert_eq!(q.i, 1 + name.len(), "{wire}");
+            }
+            for more in ["x", "+", "1", "-", "."] {
+                let wire = format!("\\{name}{more} and more");
+                let ext = format!("{name}{more}");
+                assert_eq!(
+                    p(wire.as_bytes()).flag().unwrap(),
+                    Flag::Extension(Atom::unvalidated(&ext)),
+                    "{wire}"
+                );
+            }
+        }
+        assert_eq!(
+            p(b"\\RECENT and more").flag_fetch().unwrap(),
+            FlagFetch::Recent
+        );
+        assert!(matches!(
+            p(b"\\Recent and more").flag(),
+            Err(PErr::Fail { .. })
+        ));
+        assert_eq!(
+            p(b"\\Recently and more").flag().unwrap(),
+            Flag::Extension(Atom::unvalidated("Recently"))
+        );
         assert_eq!(
             p(b"\\hasnochildren)").mailbox_attr().unwrap(),
             MailboxAttr::HasNoChildren
