@@ -651,6 +651,16 @@ impl Runtime<'_, '_> {
         if mailbox.is_empty() {
             return Err(Flow::Error("fileinto: the mailbox name is empty".into()));
         }
+        // Strings are UTF-8 here: a byte that is not (`${hex:ff}` set into a variable, a
+        // header with a broken charset) became U+FFFD, and such a name is refused rather
+        // than creating a mailbox named after a decoding failure (as Pigeonhole refuses
+        // the invalid UTF-8 itself).
+        if mailbox.contains('\u{FFFD}') {
+            return Err(Flow::Error(format!(
+                "fileinto: invalid folder name \"{}\": it is not valid UTF-8",
+                mailbox.escape_debug()
+            )));
+        }
         let flags = match &f.flags {
             Some(l) => self.flag_list(l),
             None => self.flags.clone(),

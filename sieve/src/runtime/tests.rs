@@ -290,3 +290,13 @@ fn an_invalid_regex_from_variables_matches_nothing_and_is_logged() {
     assert_eq!(errors.len(), 2, "{:?}", o.log);
     assert!(errors[0].contains("\"[\""), "{}", errors[0]);
 }
+
+#[test]
+fn fileinto_a_name_that_is_not_utf8_fails() {
+    let o = run(
+        r#"require ["fileinto", "variables", "encoded-character"]; set "m" "${hex:ff}rop"; fileinto "${m}";"#,
+    );
+    let e = o.error.as_ref().expect("the run fails").to_string();
+    assert!(e.contains("invalid folder name"), "{e}");
+    assert_eq!(kinds(&o), ["keep"], "the message is kept");
+}
