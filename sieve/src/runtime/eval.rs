@@ -48,6 +48,9 @@ impl Runtime<'_, '_> {
                     &mut raw,
                 );
                 let delim = &self.ctx.recipient_delimiter;
+                // An address that is not a valid addr-spec is seen only by `:all`
+                // (RFC 5228 §2.7.4).
+                let all = matches!(part, crate::program::AddressPart::All);
                 let mut addrs = Vec::new();
                 for v in &raw {
                     let before = addrs.len();
@@ -55,11 +58,15 @@ impl Runtime<'_, '_> {
                     // Unparsable text is still seen by :all, an empty field as "".
                     if addrs.len() == before && !v.contains(':') {
                         addrs.push(v.trim().to_string());
+                    } else if all
+                        && addrs.len() == before + 1
+                        && !address::is_addr_spec(&addrs[before])
+                    {
+                        // The field's one address is not valid: `:all` sees it as
+                        // written (`<jürgen@example.com>`), as Pigeonhole.
+                        addrs[before] = v.trim().to_string();
                     }
                 }
-                // An address that is not a valid addr-spec is seen only by `:all`
-                // (RFC 5228 §2.7.4).
-                let all = matches!(part, crate::program::AddressPart::All);
                 let values: Vec<&str> = addrs
                     .iter()
                     .filter(|a| all || address::is_addr_spec(a))

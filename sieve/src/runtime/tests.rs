@@ -300,3 +300,23 @@ fn fileinto_a_name_that_is_not_utf8_fails() {
     assert!(e.contains("invalid folder name"), "{e}");
     assert_eq!(kinds(&o), ["keep"], "the message is kept");
 }
+
+#[test]
+fn all_of_an_invalid_address_is_the_text_as_written() {
+    let msg =
+        "From: a@example.com\r\nResent-Cc:<j\u{fc}rgen@example.com>\r\nCc: nonsense\r\n\r\nx\r\n";
+    let o = |t: &str| {
+        run_with(
+            &format!("if {t} {{ discard; }}"),
+            msg.as_bytes(),
+            &mut |q| panic!("unexpected question {q:?}"),
+        )
+    };
+    let yes = |t: &str| assert_eq!(kinds(&o(t)), ["discard"], "{t}");
+    let no = |t: &str| assert_eq!(kinds(&o(t)), ["keep"], "{t}");
+    yes(r#"address :is :all "resent-cc" "<jürgen@example.com>""#);
+    no(r#"address :is :localpart "resent-cc" "jürgen""#);
+    no(r#"address :is :domain "resent-cc" "example.com""#);
+    yes(r#"address :is :all "cc" "nonsense""#);
+    yes(r#"address :is :all "from" "a@example.com""#);
+}
