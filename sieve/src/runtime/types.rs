@@ -652,8 +652,9 @@ impl std::error::Error for RuntimeError {}
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Outcome {
     /// The actions to carry out, in order; the implicit keep, when it applies, is the last
-    /// one (`Action::Keep { implicit: true, .. }`). After an error this is just the implicit
-    /// keep.
+    /// one (`Action::Keep { implicit: true, .. }`; with an [`Action::Pipe`] without `copy`
+    /// the host carries it out only if no such pipe delivered). After an error this is just
+    /// the implicit keep.
     pub actions: Vec<Action>,
     /// Tracking ids to record once the actions were carried out.
     pub duplicates: Vec<DuplicateRecord>,
