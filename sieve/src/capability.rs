@@ -118,9 +118,10 @@ capabilities! {
     SpecialUse = "special-use",
     /// `:fcc` on `vacation` and `notify` (RFC 8580).
     Fcc = "fcc",
-    /// External lists (RFC 6134): the `:list` match type, `valid_ext_list`, `redirect
-    /// :list`; list membership is a question to the host. Not in
-    /// [`Capabilities::delivery`]: a host enables it when it has lists to offer.
+    /// External lists (RFC 6134): the `:list` match type and `valid_ext_list`; list
+    /// membership is a question to the host. `redirect :list` is refused at compile time
+    /// (as Pigeonhole does). Not in [`Capabilities::delivery`]: a host enables it when it
+    /// has lists to offer.
     ExtLists = "extlists",
     /// Dovecot's `debug_log` command (vendor extension; off unless the host enables it):
     /// each message becomes a `DEBUG: ...` line in [`crate::Outcome::log`].
