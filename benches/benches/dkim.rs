@@ -6,6 +6,10 @@
 //!   from memory: our zone, mail-auth's cache). `raw-ring` is the floor: one ring signature
 //!   verification over the same signed header data plus SHA-256 of the whole message.
 //! - `dkim/sign`: the same messages and keys, signing.
+//!
+//! `DKIM_PROFILE=<case>/<way>` runs one verification in a loop outside criterion (exact
+//! instruction counts under callgrind, see `profile_loop`); `DKIM_INTERLEAVED=1` times the
+//! verifications in alternating batches (see `interleaved`).
 #![allow(missing_docs)]
 
 use std::borrow::Borrow;
@@ -13,7 +17,7 @@ use std::collections::HashMap;
 use std::hash::Hash;
 use std::sync::{Arc, Mutex};
 
-use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
+use criterion::{BenchmarkId, Criterion, Throughput, criterion_group};
 use mail_auth::common::crypto::{Ed25519Key, RsaKey, Sha256};
 use mail_auth::common::headers::{HeaderWriter, Writable};
 use mail_auth::common::parse::TxtRecordParser;
@@ -386,5 +390,199 @@ fn public_raw(key: &mail_auth_core::dkim::PublicKey) -> Vec<u8> {
     mail_auth_core::dkim::tag::base64_value(key.record_data().as_bytes()).unwrap()
 }
 
+/// One verification case for the loops outside criterion.
+struct VerifyFixture {
+    id: String,
+    signed: Vec<u8>,
+    zone: StaticResolver,
+    cache: Cache,
+    head_data: Vec<u8>,
+    sig: Vec<u8>,
+    rsa: bool,
+    rsa_der: Vec<u8>,
+    ed_raw: Vec<u8>,
+}
+
+fn verify_fixtures() -> Vec<VerifyFixture> {
+    let mut out = Vec::new();
+    for case in keys() {
+        let key_name = "sel._domainkey.example.org";
+        let mut zone = StaticResolver::default();
+        zone.add(key_name, Record::Txt(case.record.clone().into_bytes()));
+        let cache = Cache(Mutex::new(HashMap::new()));
+        let domain_key =
+            mail_auth::common::verify::DomainKey::parse(case.record.as_bytes()).unwrap();
+        cache.insert(
+            format!("{key_name}."),
+            Txt::DomainKey(Arc::new(domain_key)),
+            std::time::Instant::now() + std::time::Duration::from_hours(1),
+        );
+        for (size_name, size) in [("4KiB", 4 << 10), ("1MiB", 1 << 20)] {
+            let msg = message(size);
+            let field = Signer::new(&case.ours, "example.org", "sel")
+                .unwrap()
+                .sign(&msg, NOW)
+                .unwrap();
+            let signed = [field.as_bytes(), &msg].concat();
+            let (head_data, sig, rsa) = raw_inputs(&signed, &case.ours);
+            out.push(VerifyFixture {
+                id: format!("{}-{size_name}", case.name),
+                zone,
+                cache: Cache(Mutex::new(cache.0.lock().unwrap().clone())),
+                head_data,
+                sig,
+                rsa,
+                rsa_der: public_der(&case.ours),
+                ed_raw: public_raw(&case.ours.public_key()),
+                signed,
+            });
+            zone = StaticResolver::default();
+            zone.add(key_name, Record::Txt(case.record.clone().into_bytes()));
+        }
+    }
+    out
+}
+
+impl VerifyFixture {
+    fn run(&self, way: &str) -> bool {
+        match way {
+            "ours" => {
+                let mut v = Verifier::new(VerifyOptions::new(NOW));
+                v.update(black_box(&self.signed));
+                drive(v.finish(), &self.zone).signatures[0].status == Status::Pass
+            }
+            "mail-auth" => {
+                static AUTH: std::sync::OnceLock<MessageAuthenticator> = std::sync::OnceLock::new();
+                let auth = AUTH.get_or_init(|| MessageAuthenticator::new_cloudflare().unwrap());
+                let parsed = AuthenticatedMessage::parse(black_box(&self.signed)).unwrap();
+                run_ready(
+                    auth.verify_dkim(
+                        mail_auth::Parameters::new(&parsed).with_txt_cache(&self.cache),
+                    ),
+                )[0]
+                .result()
+                    == &DkimResult::Pass
+            }
+            "raw-ring" => {
+                let h = ring::digest::digest(&ring::digest::SHA256, black_box(&self.signed));
+                black_box(h);
+                if self.rsa {
+                    ring::signature::UnparsedPublicKey::new(
+                        &ring::signature::RSA_PKCS1_2048_8192_SHA256,
+                        &self.rsa_der,
+                    )
+                    .verify(&self.head_data, &self.sig)
+                    .is_ok()
+                } else {
+                    let d = ring::digest::digest(&ring::digest::SHA256, &self.head_data);
+                    ring::signature::UnparsedPublicKey::new(&ring::signature::ED25519, &self.ed_raw)
+                        .verify(d.as_ref(), &self.sig)
+                        .is_ok()
+                }
+            }
+            "canon" => {
+                // Relaxed body canonicalization alone, into a sink that drops the octets.
+                struct Count(usize);
+                impl mail_auth_core::dkim::canon::Sink for Count {
+                    fn put(&mut self, bytes: &[u8]) {
+                        self.0 += bytes.len();
+                    }
+                }
+                let mut c = mail_auth_core::dkim::canon::BodyCanonicalizer::new(
+                    mail_auth_core::dkim::canon::Canonicalization::Relaxed,
+                );
+                let mut n = Count(0);
+                c.update(black_box(&self.signed), &mut n);
+                c.finish(&mut n);
+                black_box(n.0) > 0
+            }
+            "canon-hash" => {
+                // Relaxed body canonicalization into SHA-256, without the rest of a
+                // verification.
+                let mut ctx = ring::digest::Context::new(&ring::digest::SHA256);
+                let mut c = mail_auth_core::dkim::canon::BodyCanonicalizer::new(
+                    mail_auth_core::dkim::canon::Canonicalization::Relaxed,
+                );
+                c.update(black_box(&self.signed), &mut ctx);
+                c.finish(&mut ctx);
+                black_box(ctx.finish());
+                true
+            }
+            _ => panic!("DKIM_PROFILE way: ours, mail-auth, raw-ring, canon, canon-hash"),
+        }
+    }
+}
+
+/// Runs one verification `n` times outside criterion, for exact instruction counts:
+/// `DKIM_PROFILE=rsa2048-1MiB/ours DKIM_PROFILE_N=10 valgrind --tool=callgrind
+/// --toggle-collect='*profile_loop*' <bench binary>`.
+#[inline(never)]
+fn profile_loop(f: &VerifyFixture, way: &str, n: usize) -> usize {
+    (0..n).filter(|_| f.run(way)).count()
+}
+
+/// Ours, mail-auth and raw ring in alternating short batches, so all see the same machine
+/// load: the median time of each and the ratios.
+fn interleaved() {
+    use std::time::Instant;
+    let ways = ["ours", "mail-auth", "raw-ring", "canon", "canon-hash"];
+    println!("interleaved medians (alternating batches):");
+    for f in verify_fixtures() {
+        for way in ways {
+            assert!(f.run(way), "{} {way}", f.id);
+        }
+        let (batch, rounds) = if f.signed.len() > 100_000 {
+            (2, 101)
+        } else {
+            (50, 101)
+        };
+        let mut times = vec![Vec::with_capacity(rounds); ways.len()];
+        for _ in 0..rounds {
+            for (i, way) in ways.iter().enumerate() {
+                let t = Instant::now();
+                black_box(profile_loop(&f, way, batch));
+                times[i].push(t.elapsed().as_nanos() as f64 / batch as f64);
+            }
+        }
+        let med: Vec<f64> = times
+            .iter_mut()
+            .map(|t| {
+                t.sort_by(f64::total_cmp);
+                t[t.len() / 2]
+            })
+            .collect();
+        println!(
+            "dkim/verify/{}: ours {:.1} us, mail-auth {:.1} us, raw-ring {:.1} us, relaxed canon alone {:.1} us, canon into SHA-256 {:.1} us; ours/raw {:.2}x, mail-auth/ours {:.2}x",
+            f.id,
+            med[0] / 1e3,
+            med[1] / 1e3,
+            med[2] / 1e3,
+            med[3] / 1e3,
+            med[4] / 1e3,
+            med[0] / med[2],
+            med[1] / med[0]
+        );
+    }
+}
+
 criterion_group!(benches, relaxed_body, verify_and_sign);
-criterion_main!(benches);
+
+fn main() {
+    if std::env::var_os("DKIM_INTERLEAVED").is_some() {
+        interleaved();
+        return;
+    }
+    if let Ok(which) = std::env::var("DKIM_PROFILE") {
+        let (id, way) = which.split_once('/').expect("DKIM_PROFILE=<case>/<way>");
+        let n = std::env::var("DKIM_PROFILE_N").map_or(10, |n| n.parse().unwrap());
+        let f = verify_fixtures()
+            .into_iter()
+            .find(|f| f.id == id)
+            .expect("case: rsa2048-4KiB, rsa2048-1MiB, ed25519-4KiB, ed25519-1MiB");
+        profile_loop(&f, way, 1);
+        assert_eq!(profile_loop(&f, way, n), n);
+        return;
+    }
+    benches();
+    Criterion::default().configure_from_args().final_summary();
+}

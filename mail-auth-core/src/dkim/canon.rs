@@ -221,23 +221,28 @@ impl BodyCanonicalizer {
         while i < chunk.len() {
             // The run may grow by whole blocks when what is already pending is only content
             // (written before the run) or nothing at all.
-            if i >= next_try && (i > run_start || (self.pending_lines == 0 && !self.pending_space))
-            {
+            // A run may start here unless a space is pending and this octet is another
+            // space (the two merge into one). Pending line ends and a pending space are
+            // written before the run, in order, when it is passed on.
+            if i >= next_try && (i > run_start || !(self.pending_space && chunk[i] == b' ')) {
                 // One loop per algorithm, so the block test has no branch on it.
+                let mut adv = BLOCK;
                 if relaxed {
-                    while i + BLOCK < chunk.len()
-                        && block_unchanged::<true>(&chunk[i - 1..=i + BLOCK])
-                    {
-                        i += BLOCK;
+                    while adv == BLOCK && i + BLOCK < chunk.len() {
+                        adv = block_unchanged::<true>(&chunk[i - 1..=i + BLOCK]);
+                        i += adv;
                     }
                 } else {
-                    while i + BLOCK < chunk.len()
-                        && block_unchanged::<false>(&chunk[i - 1..=i + BLOCK])
-                    {
-                        i += BLOCK;
+                    while adv == BLOCK && i + BLOCK < chunk.len() {
+                        adv = block_unchanged::<false>(&chunk[i - 1..=i + BLOCK]);
+                        i += adv;
                     }
                 }
-                next_try = i + BLOCK;
+                // A block cut short only by its end (a CR, or a line end followed by an
+                // empty line) lets the octet path take the line ends and tries blocks again
+                // right after them; a block with something to rewrite sends the next
+                // `BLOCK` octets down the octet path.
+                next_try = if adv == 0 { i + BLOCK } else { i + 1 };
                 if i >= chunk.len() {
                     break;
                 }
@@ -291,8 +296,12 @@ impl BodyCanonicalizer {
 /// The block size of the fast path.
 const BLOCK: usize = 32;
 
-/// Whether the `BLOCK` octets `w[1..=BLOCK]` canonicalize to themselves when the state
-/// before them is clean: `w[0]` is the octet before the block, `w[BLOCK + 1]` the one after.
+/// How many of the `BLOCK` octets `w[1..=BLOCK]` pass on unchanged when the state before
+/// them is clean: `w[0]` is the octet before the block, `w[BLOCK + 1]` the one after.
+/// `BLOCK` when the whole block does; when only its end is in the way (a CR last, or a
+/// line end followed by what may be an empty line), the octets up to its last content
+/// octet (a run never ends in a line end or whitespace, which must wait for what follows);
+/// 0 when something inside needs rewriting.
 ///
 /// Unchanged are: octets that are not CR, LF (or, relaxed, SP, HTAB or another control);
 /// relaxed, a single SP followed by a visible octet; a CRLF ending a line with content
@@ -302,9 +311,9 @@ const BLOCK: usize = 32;
 /// over fixed-size arrays so it vectorizes.
 #[inline]
 #[allow(clippy::needless_bitwise_bool)] // `&` and `|` keep the lanes branch-free
-fn block_unchanged<const RELAXED: bool>(w: &[u8]) -> bool {
+fn block_unchanged<const RELAXED: bool>(w: &[u8]) -> usize {
     let Ok(w) = <&[u8; BLOCK + 2]>::try_from(w) else {
-        return false;
+        return 0;
     };
     // Each lane k looks at the octet before (p), the octet (b) and the octet after (n).
     let (Ok(p), Ok(b), Ok(n)) = (
@@ -312,7 +321,7 @@ fn block_unchanged<const RELAXED: bool>(w: &[u8]) -> bool {
         <&[u8; BLOCK]>::try_from(&w[1..=BLOCK]),
         <&[u8; BLOCK]>::try_from(&w[2..]),
     ) else {
-        return false;
+        return 0;
     };
     let mut bad = [0u8; BLOCK];
     // An LF may be followed by the CR of an empty line when that line's own lanes (inside
@@ -332,7 +341,7 @@ fn block_unchanged<const RELAXED: bool>(w: &[u8]) -> bool {
             bad[k] = special & !(ok_space | ok_cr | ok_lf);
         }
         if b[0] == b'\r' && p[0] <= 0x20 && p[0] != b'\n' {
-            return false;
+            return 0;
         }
     } else {
         for k in 0..BLOCK {
@@ -343,9 +352,12 @@ fn block_unchanged<const RELAXED: bool>(w: &[u8]) -> bool {
         }
     }
     // Reduce separately so the lane loop stays a plain map (it vectorizes; a fused
-    // `bad |= ...` reduction over `bool`s did not). A CR may not end the block, and an LF
-    // ending it must be followed by content (nothing inside the block vouches for an
-    // empty line after it).
+    // `bad |= ...` reduction over `bool`s did not).
+    if bad.iter().fold(0u8, |a, &x| a | x) != 0 {
+        return 0;
+    }
+    // A CR may not end the block, and an LF ending it must be followed by content
+    // (nothing inside the block vouches for an empty line after it).
     let last = w[BLOCK];
     let after = w[BLOCK + 1];
     let lf_ok = last != b'\n'
@@ -354,7 +366,19 @@ fn block_unchanged<const RELAXED: bool>(w: &[u8]) -> bool {
         } else {
             after != b'\r' && after != b'\n'
         };
-    bad.iter().fold(0u8, |a, &x| a | x) == 0 && last != b'\r' && lf_ok
+    if last != b'\r' && lf_ok {
+        return BLOCK;
+    }
+    // Up to the last content octet: the line ends after it go the octet path.
+    b.iter()
+        .rposition(|&x| {
+            if RELAXED {
+                x > 0x20
+            } else {
+                x != b'\r' && x != b'\n'
+            }
+        })
+        .map_or(0, |k| k + 1)
 }
 
 /// Canonicalizes a whole body at once.
@@ -589,6 +613,57 @@ mod tests {
                 canon.finish(&mut out);
                 assert_eq!(out, &want[..want.len().min(limit as usize)]);
                 assert_eq!(canon.canonical_len(), want.len() as u64);
+            }
+        }
+    }
+
+    fn piece() -> impl proptest::strategy::Strategy<Value = Vec<u8>> {
+        use proptest::prelude::*;
+        prop_oneof![
+            Just(b"a".to_vec()),
+            Just(b" ".to_vec()),
+            Just(b"  ".to_vec()),
+            Just(b"\t".to_vec()),
+            Just(b"\r\n".to_vec()),
+            Just(b"\r\n\r\n".to_vec()),
+            Just(b"\n".to_vec()),
+            Just(b"\r".to_vec()),
+            Just(b"\x01".to_vec()),
+            Just(b"word ".to_vec()),
+            Just(b"The quick brown fox jumps over the lazy dog.\r\n".to_vec()),
+            prop::collection::vec(any::<u8>(), 0..8),
+        ]
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::test_runner::Config::with_cases(96))]
+
+        /// The block fast path equals the line-by-line reference on random bodies, fed
+        /// whole and split in two at every offset (so every octet meets a block start, a
+        /// block end and a chunk boundary), and with an `l=` limit.
+        #[test]
+        fn canonicalizer_equals_reference(
+            parts in proptest::collection::vec(piece(), 0..48),
+            limit in 0u64..400,
+        ) {
+            let input = parts.concat();
+            for c in [Simple, Relaxed] {
+                let want = reference(c, &input);
+                proptest::prop_assert_eq!(&body(c, &input), &want);
+                for cut in 0..=input.len() {
+                    let mut out = Vec::new();
+                    let mut canon = BodyCanonicalizer::new(c);
+                    canon.update(&input[..cut], &mut out);
+                    canon.update(&input[cut..], &mut out);
+                    canon.finish(&mut out);
+                    proptest::prop_assert_eq!(&out, &want, "{:?} cut at {}", c, cut);
+                }
+                let mut out = Vec::new();
+                let mut canon = BodyCanonicalizer::with_limit(c, limit);
+                canon.update(&input, &mut out);
+                canon.finish(&mut out);
+                proptest::prop_assert_eq!(&out[..], &want[..want.len().min(limit as usize)]);
+                proptest::prop_assert_eq!(canon.canonical_len(), want.len() as u64);
             }
         }
     }
