@@ -4,7 +4,7 @@
 //! ```text
 //! sieve-test [-f FROM] [-r RECIPIENT] [-a ORIG_RECIPIENT] [-m MAILBOX] [-u USER_ADDRESS]
 //!            [--mailbox NAME]... [--seen ID]... [--env NAME=VALUE]... [--all-extensions]
-//!            SCRIPT MESSAGE
+//!            [--vendor-extensions] SCRIPT MESSAGE
 //! ```
 //!
 //! Included scripts are read from the script's directory (`:personal`) or `--global-dir`
@@ -64,6 +64,11 @@ struct Cli {
     /// Allow every extension (default: the delivery set).
     #[arg(long)]
     all_extensions: bool,
+    /// Also allow the vendor extensions (vnd.dovecot.*: debug, environment, report, pipe,
+    /// filter, execute). External programs are never run: `pipe` is printed, `filter` and
+    /// `execute` see a failed program.
+    #[arg(long)]
+    vendor_extensions: bool,
     /// Current time as Unix seconds (for currentdate; default: now).
     #[arg(long)]
     now: Option<i64>,
@@ -237,6 +242,10 @@ fn main() -> ExitCode {
     let mut options = CompileOptions::default();
     if cli.all_extensions {
         options = options.with_capabilities(Capabilities::all_extensions());
+    }
+    if cli.vendor_extensions {
+        let caps = options.capabilities.union(Capabilities::vendor());
+        options = options.with_capabilities(caps);
     }
     let program = match compile(&src, &options) {
         Ok(p) => p,
