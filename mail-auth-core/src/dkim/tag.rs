@@ -119,13 +119,14 @@ pub fn parse(input: &[u8]) -> Result<Vec<Tag<'_>>, TagError> {
             _ => return Err(TagError::MissingEquals { at: i }),
         }
         let raw_start = i;
-        let mut end = i;
-        while end < input.len() && input[end] != b';' {
-            let b = input[end];
-            if !(is_wsp(b) || (0x21..=0x7e).contains(&b) || b >= 0x80) {
-                return Err(TagError::BadValue { at: end });
-            }
-            end += 1;
+        // The value runs to the next ';' (found with memchr), then is checked in one pass:
+        // a p= or b= value is hundreds of octets.
+        let end = memchr::memchr(b';', &input[raw_start..]).map_or(input.len(), |p| raw_start + p);
+        if let Some(p) = input[raw_start..end]
+            .iter()
+            .position(|&b| !(is_wsp(b) || (0x21..=0x7e).contains(&b) || b >= 0x80))
+        {
+            return Err(TagError::BadValue { at: raw_start + p });
         }
         let v_start = skip_wsp(input, raw_start);
         let mut v_end = end;
