@@ -1028,7 +1028,7 @@ impl DnsMachine for Verifier {
             *a = stored;
         } else {
             if self.answers.capacity() == 0 {
-                self.answers.reserve(8);
+                self.answers.reserve(4);
             }
             self.answers.push((question.clone(), stored));
         }
@@ -1190,7 +1190,7 @@ impl Arena {
         };
         if self.items.capacity() == 0 {
             // Room for a typical check at once, instead of growing answer by answer.
-            self.items.reserve(256);
+            self.items.reserve(128);
         }
         let start = self.items.len();
         for r in rrs {
