@@ -808,6 +808,9 @@ impl Verifier {
     ) -> Result<Option<Arc<str>>, Step> {
         let mut s = std::mem::take(&mut self.buf);
         s.clear();
+        // One allocation for every expansion of the check (a domain is at most 253
+        // octets; longer expansions are truncated below).
+        s.reserve(256);
         let done = self.expand(spec, domain, &mut s);
         let out = done.map(|()| {
             s.make_ascii_lowercase();
@@ -1028,7 +1031,7 @@ impl DnsMachine for Verifier {
             *a = stored;
         } else {
             if self.answers.capacity() == 0 {
-                self.answers.reserve(4);
+                self.answers.reserve(8);
             }
             self.answers.push((question.clone(), stored));
         }
@@ -1190,7 +1193,7 @@ impl Arena {
         };
         if self.items.capacity() == 0 {
             // Room for a typical check at once, instead of growing answer by answer.
-            self.items.reserve(128);
+            self.items.reserve(512);
         }
         let start = self.items.len();
         for r in rrs {
