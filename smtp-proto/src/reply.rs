@@ -262,6 +262,20 @@ impl Text {
     /// Reply text from the wire: UTF-8 nearly always (ASCII); else with U+FFFD for each bad
     /// byte (the text is for humans and logs).
     fn from_wire(text: &[u8]) -> Self {
+        // Short ASCII text (the usual `Ok`, `Bye`): checked and copied in one loop, no call.
+        if text.len() <= Reply::INLINE_TEXT
+            && let Ok(len) = u8::try_from(text.len())
+        {
+            let mut bytes = [0; Reply::INLINE_TEXT];
+            let mut high = 0;
+            for (to, &from) in bytes.iter_mut().zip(text) {
+                *to = from;
+                high |= from;
+            }
+            if high < 0x80 {
+                return Self::Inline { len, bytes };
+            }
+        }
         match std::str::from_utf8(text) {
             Ok(t) => Self::new(t),
             Err(_) => Self::from_string(String::from_utf8_lossy(text).into_owned()),
