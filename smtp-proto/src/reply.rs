@@ -538,14 +538,18 @@ impl ReplyParser {
     /// partial reply, a status code on only some lines) is decided by
     /// [`parse_reference`](Self::parse_reference), whose result this always equals.
     pub fn parse(&self, input: &[u8]) -> Result<Parsed, ReplyError> {
-        match self.parse_fast(input) {
-            Some(parsed) => Ok(parsed),
-            None => self.parse_reference(input),
-        }
+        self.parse_fast(input, || self.parse_reference(input))
     }
 
-    /// The single pass of [`parse`](Self::parse), or `None` to hand over.
-    fn parse_fast(&self, input: &[u8]) -> Option<Parsed> {
+    /// The single pass of [`parse`](Self::parse); what it does not take is `fallback()`.
+    /// The reply is built in the return slot (an `Option` converted to a `Result` would
+    /// copy it, right after the bytes of its inline text were stored one by one).
+    #[inline]
+    fn parse_fast(
+        &self,
+        input: &[u8],
+        fallback: impl FnOnce() -> Result<Parsed, ReplyError>,
+    ) -> Result<Parsed, ReplyError> {
         let mut pos = 0;
         let mut code = [0u8; 3];
         let mut count = 0;
@@ -559,35 +563,37 @@ impl ReplyParser {
             let window = &rest[..rest.len().min(self.max_line_len)];
             // The line ends at its first CR, which must be followed by LF inside the window;
             // a bare LF or CR before it hands over.
-            let end = line_end(window)?;
+            let Some(end) = line_end(window) else {
+                return fallback();
+            };
             if window[end] != b'\r' || window.get(end + 1) != Some(&b'\n') {
-                return None;
+                return fallback();
             }
             let line = &rest[..end];
             let [d0, d1, d2, tail @ ..] = line else {
-                return None;
+                return fallback();
             };
             let digits = [*d0, *d1, *d2];
             if count == 0 {
                 if !(b'2'..=b'5').contains(d0) || !(b'0'..=b'5').contains(d1) {
-                    return None;
+                    return fallback();
                 }
                 if !d2.is_ascii_digit() {
-                    return None;
+                    return fallback();
                 }
                 code = digits;
             } else if digits != code {
-                return None;
+                return fallback();
             }
             let (last, mut text): (bool, &[u8]) = match tail {
                 [] => (true, &[]),
                 [b' ', text @ ..] => (true, text),
                 [b'-', text @ ..] => (false, text),
-                _ => return None,
+                _ => return fallback(),
             };
             count += 1;
             if count > self.max_lines {
-                return None;
+                return fallback();
             }
             if count == 1 {
                 let class = *d0 - b'0';
@@ -600,7 +606,7 @@ impl ReplyParser {
                 // The same bytes, then a space or the end; anything else hands over.
                 let n = first_text.len();
                 if !text.starts_with(first_text) || text.get(n).is_some_and(|&c| c != b' ') {
-                    return None;
+                    return fallback();
                 }
             }
             if let Some((_, n)) = status {
@@ -609,8 +615,10 @@ impl ReplyParser {
             pos += end + 2;
             if count == 1 && last {
                 // One line: no buffer at all (inline text when short).
-                let code = ReplyCode::from_digits(code).ok()?;
-                return Some(Parsed::Complete {
+                let Ok(code) = ReplyCode::from_digits(code) else {
+                    return fallback();
+                };
+                return Ok(Parsed::Complete {
                     reply: Reply {
                         code,
                         status: status.map(|(s, _)| s),
@@ -631,9 +639,12 @@ impl ReplyParser {
         }
         let text = String::from_utf8(buf)
             .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned());
-        Some(Parsed::Complete {
+        let Ok(code) = ReplyCode::from_digits(code) else {
+            return fallback();
+        };
+        Ok(Parsed::Complete {
             reply: Reply {
-                code: ReplyCode::from_digits(code).ok()?,
+                code,
                 status: status.map(|(s, _)| s),
                 text: Text::from_string(text),
             },
@@ -1109,12 +1120,9 @@ mod tests {
             b"250-mx.example.org\r\n250-PIPELINING\r\n250 CHUNKING\r\n",
             b"550-5.1.1 a\r\n550 5.1.1 b\r\n",
         ] {
-            let fast = ReplyParser::default().parse_fast(wire);
-            assert!(fast.is_some(), "{wire:?}");
-            assert_eq!(
-                fast.map(Ok),
-                Some(ReplyParser::default().parse_reference(wire))
-            );
+            let fast = ReplyParser::default().parse_fast(wire, || Err(ReplyError::TooManyLines));
+            assert_ne!(fast, Err(ReplyError::TooManyLines), "handed over: {wire:?}");
+            assert_eq!(fast, ReplyParser::default().parse_reference(wire));
         }
     }
 
