@@ -532,7 +532,7 @@ fn interleaved() {
             assert!(f.run(way), "{} {way}", f.id);
         }
         let (batch, rounds) = if f.signed.len() > 100_000 {
-            (2, 101)
+            (2_u32, 101)
         } else {
             (50, 101)
         };
@@ -540,8 +540,8 @@ fn interleaved() {
         for _ in 0..rounds {
             for (i, way) in ways.iter().enumerate() {
                 let t = Instant::now();
-                black_box(profile_loop(&f, way, batch));
-                times[i].push(t.elapsed().as_nanos() as f64 / batch as f64);
+                black_box(profile_loop(&f, way, batch as usize));
+                times[i].push(t.elapsed().as_secs_f64() * 1e9 / f64::from(batch));
             }
         }
         let med: Vec<f64> = times

@@ -392,7 +392,7 @@ fn profile_loop(f: &Fixture, way: &str, n: usize) -> usize {
 /// the load changes between them): the median time per check of each, and their ratio.
 fn interleaved() {
     use std::time::Instant;
-    const BATCH: usize = 200;
+    const BATCH: u32 = 200;
     const ROUNDS: usize = 301;
     println!("interleaved medians ({ROUNDS} alternating batches of {BATCH}):");
     for case in cases() {
@@ -403,8 +403,8 @@ fn interleaved() {
         for _ in 0..ROUNDS {
             for (i, way) in ways.iter().enumerate() {
                 let t = Instant::now();
-                black_box(profile_loop(&f, way, BATCH));
-                times[i].push(t.elapsed().as_nanos() as f64 / BATCH as f64);
+                black_box(profile_loop(&f, way, BATCH as usize));
+                times[i].push(t.elapsed().as_secs_f64() * 1e9 / f64::from(BATCH));
             }
         }
         let med: Vec<f64> = times

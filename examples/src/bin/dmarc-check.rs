@@ -99,7 +99,7 @@ enum ModeArg {
 }
 
 enum Dns {
-    Zone(StaticResolver),
+    Zone(Box<StaticResolver>),
     Live(Box<BlockingResolver>),
 }
 
@@ -113,7 +113,7 @@ impl Dns {
                 std::fs::read_to_string(dir.join(inc)).ok()
             })
             .map_err(|e| format!("{}: {e}", path.display()))?;
-            return Ok(Self::Zone(z.resolver));
+            return Ok(Self::Zone(Box::new(z.resolver)));
         }
         let mut cfg = HickoryConfig::default();
         if let Some(r) = &a.resolver {
@@ -131,7 +131,7 @@ impl Dns {
 
     fn drive<M: DnsMachine>(&self, m: M) -> M::Output {
         match self {
-            Self::Zone(z) => drive(m, z),
+            Self::Zone(z) => drive(m, &**z),
             Self::Live(r) => r.drive(m),
         }
     }

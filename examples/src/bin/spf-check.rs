@@ -75,14 +75,14 @@ enum IdentityArg {
 
 /// Where answers come from.
 enum Dns {
-    Zone(StaticResolver),
+    Zone(Box<StaticResolver>),
     Live(Box<BlockingResolver>),
 }
 
 impl Dns {
     fn new(a: &DnsArgs) -> Result<Self, String> {
         if let Some(path) = &a.zone {
-            return load_zone(path, a.origin.as_deref()).map(Self::Zone);
+            return load_zone(path, a.origin.as_deref()).map(|z| Self::Zone(Box::new(z)));
         }
         let mut cfg = HickoryConfig::default();
         if let Some(r) = &a.resolver {
@@ -96,7 +96,7 @@ impl Dns {
 
     fn drive<M: DnsMachine>(&self, m: M) -> M::Output {
         match self {
-            Self::Zone(z) => drive(m, z),
+            Self::Zone(z) => drive(m, &**z),
             Self::Live(r) => r.drive(m),
         }
     }
