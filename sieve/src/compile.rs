@@ -1394,6 +1394,27 @@ impl Compiler<'_> {
         }
     }
 
+    /// [`tags_with`](Self::tags_with) for a command or test that takes no tagged argument
+    /// at all, only positional ones.
+    fn plain_args<'n, 'a>(
+        &mut self,
+        t_name: &'n str,
+        kind: &'static str,
+        pos: Position,
+        args: &'n [Arg<'a>],
+        common: &mut Common,
+    ) -> Res<Positional<'n, 'a>> {
+        self.tags_with(
+            t_name,
+            kind,
+            pos,
+            args,
+            Accept::default(),
+            common,
+            &mut |_, _, _, _| Ok(false),
+        )
+    }
+
     fn tags_with<'n, 'a>(
         &mut self,
         t_name: &'n str,
@@ -1733,8 +1754,7 @@ impl Compiler<'_> {
             }
             "mailboxexists" => {
                 self.need(Capability::Mailbox, "the test 'mailboxexists'", pos)?;
-                let p =
-                    self.tags_with(name, "test", pos, &t.args, Accept::default(), &mut c, none)?;
+                let p = self.plain_args(name, "test", pos, &t.args, &mut c)?;
                 p.expect_count(&["mailbox names"])?;
                 let (l, lp) = p.list(0, "mailbox names")?;
                 Ok(Test::MailboxExists(self.list(l, lp)?))
@@ -1780,8 +1800,7 @@ impl Compiler<'_> {
                     Capability::ServerMetadata
                 };
                 self.need(cap, &format!("the test '{name}'"), pos)?;
-                let p =
-                    self.tags_with(name, "test", pos, &t.args, Accept::default(), &mut c, none)?;
+                let p = self.plain_args(name, "test", pos, &t.args, &mut c)?;
                 if mbox {
                     p.expect_count(&["mailbox", "annotation names"])?;
                 } else {
@@ -1801,8 +1820,7 @@ impl Compiler<'_> {
             }
             "specialuse_exists" => {
                 self.need(Capability::SpecialUse, "the test 'specialuse_exists'", pos)?;
-                let p =
-                    self.tags_with(name, "test", pos, &t.args, Accept::default(), &mut c, none)?;
+                let p = self.plain_args(name, "test", pos, &t.args, &mut c)?;
                 let (mailbox, uses) = match p.items.len() {
                     1 => (None, p.list(0, "special-use flags")?),
                     _ => {
@@ -1890,16 +1908,14 @@ impl Compiler<'_> {
             }
             "valid_ext_list" => {
                 self.need(Capability::ExtLists, "the test 'valid_ext_list'", pos)?;
-                let p =
-                    self.tags_with(name, "test", pos, &t.args, Accept::default(), &mut c, none)?;
+                let p = self.plain_args(name, "test", pos, &t.args, &mut c)?;
                 p.expect_count(&["list names"])?;
                 let (l, lp) = p.list(0, "list names")?;
                 Ok(Test::ValidExtList(self.list(l, lp)?))
             }
             "valid_notify_method" => {
                 self.need(Capability::Enotify, "the test 'valid_notify_method'", pos)?;
-                let p =
-                    self.tags_with(name, "test", pos, &t.args, Accept::default(), &mut c, none)?;
+                let p = self.plain_args(name, "test", pos, &t.args, &mut c)?;
                 p.expect_count(&["notification URIs"])?;
                 let (l, lp) = p.list(0, "notification URIs")?;
                 Ok(Test::ValidNotifyMethod(self.list(l, lp)?))
@@ -2019,7 +2035,6 @@ impl Compiler<'_> {
         let pos = cmd.pos;
         let name: &str = &cmd.name;
         let mut c = Common::default();
-        let none = &mut |_: &mut Self, _: &mut Args<'_, '_>, _: &str, _: Position| Ok(false);
         let instr = match name {
             "stop" => {
                 self.no_args_cmd(cmd)?;
@@ -2136,15 +2151,7 @@ impl Compiler<'_> {
                     &format!("the command '{name}'"),
                     pos,
                 )?;
-                let p = self.tags_with(
-                    name,
-                    "command",
-                    pos,
-                    &cmd.args,
-                    Accept::default(),
-                    &mut c,
-                    none,
-                )?;
+                let p = self.plain_args(name, "command", pos, &cmd.args, &mut c)?;
                 p.expect_count(&["reason"])?;
                 let (r, rp) = p.string(0, "reason")?;
                 Instr::Reject {
@@ -2176,15 +2183,7 @@ impl Compiler<'_> {
                     &format!("the command '{name}'"),
                     pos,
                 )?;
-                let p = self.tags_with(
-                    name,
-                    "command",
-                    pos,
-                    &cmd.args,
-                    Accept::default(),
-                    &mut c,
-                    none,
-                )?;
+                let p = self.plain_args(name, "command", pos, &cmd.args, &mut c)?;
                 let op = match name {
                     "setflag" => FlagOp::Set,
                     "addflag" => FlagOp::Add,
@@ -2259,15 +2258,7 @@ impl Compiler<'_> {
             "global" => {
                 self.need(Capability::Include, "the command 'global'", pos)?;
                 self.need(Capability::Variables, "the command 'global'", pos)?;
-                let p = self.tags_with(
-                    name,
-                    "command",
-                    pos,
-                    &cmd.args,
-                    Accept::default(),
-                    &mut c,
-                    none,
-                )?;
+                let p = self.plain_args(name, "command", pos, &cmd.args, &mut c)?;
                 p.expect_count(&["variable names"])?;
                 let (l, lp) = p.list(0, "variable names")?;
                 for v in l {
@@ -2584,15 +2575,7 @@ impl Compiler<'_> {
             }
             "debug_log" => {
                 self.need(Capability::DovecotDebug, "the command 'debug_log'", pos)?;
-                let p = self.tags_with(
-                    name,
-                    "command",
-                    pos,
-                    &cmd.args,
-                    Accept::default(),
-                    &mut c,
-                    none,
-                )?;
+                let p = self.plain_args(name, "command", pos, &cmd.args, &mut c)?;
                 p.expect_count(&["message"])?;
                 let (m, mp) = p.string(0, "message")?;
                 Instr::DebugLog(self.value(m, mp)?)
@@ -2639,15 +2622,7 @@ impl Compiler<'_> {
             }
             "error" => {
                 self.need(Capability::Ihave, "the command 'error'", pos)?;
-                let p = self.tags_with(
-                    name,
-                    "command",
-                    pos,
-                    &cmd.args,
-                    Accept::default(),
-                    &mut c,
-                    none,
-                )?;
+                let p = self.plain_args(name, "command", pos, &cmd.args, &mut c)?;
                 p.expect_count(&["message"])?;
                 let (m, mp) = p.string(0, "message")?;
                 Instr::Error(self.value(m, mp)?)
