@@ -203,6 +203,37 @@ impl<'a> Parser<'a> {
         matches!(&self.cur, Cur::Tok(c) if c == t)
     }
 
+    /// [`recover`](Self::recover) as the flow that follows: `Ok` when parsing goes on at
+    /// `level`, `Lost` when it cannot.
+    fn resync(&mut self, level: Level) -> Flow {
+        if self.recover(level) {
+            Flow::Ok
+        } else {
+            Flow::Lost
+        }
+    }
+
+    /// The `]` or `)` that closes a list at `level`: consumed when it is there (`None`);
+    /// otherwise the error `what`, and recovery to the closer, consumed as well.
+    fn close_list(
+        &mut self,
+        close: &Token<'_>,
+        level: Level,
+        what: impl FnOnce() -> String,
+    ) -> Option<Flow> {
+        if self.is(close) {
+            self.bump();
+            return None;
+        }
+        let what = what();
+        self.error(format!("{what}, found {}", describe(&self.cur)));
+        let flow = self.resync(level);
+        if flow == Flow::Ok {
+            self.bump();
+        }
+        Some(flow)
+    }
+
     /// Error recovery: skips to the token that ends the structure at `level` (`]`, `)`,
     /// `;` or `}`), stepping over nested structures of the same kind, but never past a
     /// token of a higher level (a `;` ends a string list, a `}` a command). True when it
@@ -445,19 +476,10 @@ impl<'a> Parser<'a> {
                 flow = Flow::Lost;
             }
         }
-        if self.is(&Token::RightBracket) {
-            self.bump();
-        } else {
-            self.error(format!(
-                "expected ',' or ']' in the string list, found {}",
-                describe(&self.cur)
-            ));
-            flow = if self.recover(Level::StringList) {
-                self.bump();
-                Flow::Ok
-            } else {
-                Flow::Lost
-            };
+        if let Some(f) = self.close_list(&Token::RightBracket, Level::StringList, || {
+            "expected ',' or ']' in the string list".to_string()
+        }) {
+            flow = f;
         }
         (values, flow)
     }
@@ -503,11 +525,7 @@ impl<'a> Parser<'a> {
                         "expected a test after ',' in the test list of '{owner}', found {}",
                         describe(&self.cur)
                     ));
-                    flow = if self.recover(Level::TestList) {
-                        Flow::Ok
-                    } else {
-                        Flow::Lost
-                    };
+                    flow = self.resync(Level::TestList);
                     break;
                 }
             }
@@ -515,36 +533,19 @@ impl<'a> Parser<'a> {
                 return (tests, flow);
             }
             if flow == Flow::Lost {
-                flow = if self.recover(Level::TestList) {
-                    Flow::Ok
-                } else {
-                    Flow::Lost
-                };
+                flow = self.resync(Level::TestList);
             }
         } else {
             self.error(format!(
                 "expected a test in the test list of '{owner}', found {}",
                 describe(&self.cur)
             ));
-            flow = if self.recover(Level::TestList) {
-                Flow::Ok
-            } else {
-                Flow::Lost
-            };
+            flow = self.resync(Level::TestList);
         }
-        if self.is(&Token::RightParen) {
-            self.bump();
-        } else {
-            self.error(format!(
-                "expected ',' or ')' in the test list of '{owner}', found {}",
-                describe(&self.cur)
-            ));
-            flow = if self.recover(Level::TestList) {
-                self.bump();
-                Flow::Ok
-            } else {
-                Flow::Lost
-            };
+        if let Some(f) = self.close_list(&Token::RightParen, Level::TestList, || {
+            format!("expected ',' or ')' in the test list of '{owner}'")
+        }) {
+            flow = f;
         }
         (tests, flow)
     }
